@@ -1,0 +1,182 @@
+"""The `eda` command line."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from . import REPO_ROOT
+from .errors import EdaError
+from .rtl import MAC_KINDS, MacParams, render_mac
+
+DEFAULT_TARGETS_HELP = "comma list (2000,3000) or range start:stop:step in ps"
+
+
+def parse_targets(text: str) -> list[int]:
+    """'2000,2500' or '1500:4000:500' (stop inclusive) -> sorted unique ints in ps."""
+    targets: list[int] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        try:
+            if ":" in part:
+                start, stop, step = (int(x) for x in part.split(":"))
+                if step <= 0:
+                    raise ValueError("step must be positive")
+                targets.extend(range(start, stop + 1, step))
+            else:
+                targets.append(int(part))
+        except ValueError as exc:
+            raise click.BadParameter(f"{part!r} is not a target in ps ({DEFAULT_TARGETS_HELP}): {exc}", param_hint="--targets")
+    if not targets or any(t <= 0 for t in targets):
+        raise click.BadParameter(f"targets must be positive integers in ps, got {text!r}", param_hint="--targets")
+    return sorted(set(targets))
+
+
+def cache_dir_from(ctx: click.Context) -> Path:
+    given = ctx.obj.get("cache_dir") or os.environ.get("VOLTSCALE_CACHE")
+    if given:
+        return Path(given)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "voltscale"
+
+
+def mac_options(func):
+    for option in reversed([
+        click.option("--a-bits", default=8, show_default=True, help="activation width"),
+        click.option("--w-bits", default=8, show_default=True, help="weight width"),
+        click.option("--acc-bits", default=24, show_default=True, help="partial-sum (accumulator) width"),
+        click.option("--razor-bits", default=10, show_default=True, help="product bits in Razor flops (proposed)"),
+    ]):
+        func = option(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--platforms-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="folder holding <platform>/lib and lef (else $EDA_PLATFORMS_DIR, $FLOW_HOME/platforms, $PDK_ROOT)")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="run cache (else $VOLTSCALE_CACHE or ~/.cache/voltscale)")
+@click.version_option(package_name="voltscale")
+@click.pass_context
+def cli(ctx, platforms_dir, cache_dir):
+    """voltscale: MAC variants for voltage-scalable DNN accelerators, characterized with open tools."""
+    ctx.ensure_object(dict)
+    ctx.obj.update(platforms_dir=platforms_dir, cache_dir=cache_dir)
+
+
+@cli.command()
+@click.option("--kind", type=click.Choice(MAC_KINDS), required=True, help="MAC kind")
+@mac_options
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="write here instead of stdout")
+def rtl(kind, a_bits, w_bits, acc_bits, razor_bits, out):
+    """Render the Verilog of one MAC variant."""
+    text = render_mac(MacParams(kind, a_bits, w_bits, acc_bits, razor_bits))
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        from .fsutil import atomic_write_text
+
+        atomic_write_text(out, text)
+        click.echo(f"wrote {out}", err=True)
+
+
+@cli.command()
+@click.option("--platform", "platform_name", default="sky130hd", show_default=True, help="platform config name")
+@click.option("--kind", "kinds", type=click.Choice(MAC_KINDS), multiple=True, help="MAC kind (repeatable; default: all)")
+@click.option("--verilog", "verilog", type=click.Path(dir_okay=False, path_type=Path), multiple=True,
+              help="characterize your own RTL instead (repeatable); needs --top")
+@click.option("--top", default=None, help="top module of --verilog")
+@click.option("--clock", default="clk", show_default=True, help="clock port of --verilog's top")
+@click.option("--register-io", is_flag=True, help="wrap --verilog's top in input and output registers")
+@mac_options
+@click.option("--targets", default="2000,3000,4000,6000", show_default=True, help=f"synthesis delay targets: {DEFAULT_TARGETS_HELP}")
+@click.option("--corner", "corners", multiple=True, help="liberty corner(s) to analyse (default: nominal)")
+@click.option("--clock-period-ns", default=10.0, show_default=True, type=click.FloatRange(min=0, min_open=True), help="STA/power clock")
+@click.option("--activity", default=0.2, show_default=True, type=click.FloatRange(0, 2), help="input toggles per cycle for power")
+@click.option("-j", "--jobs", default=0, show_default=True, help="parallel runs (0: one per core)")
+@click.option("--timeout", "timeout_s", default=600.0, show_default=True, help="seconds per tool run")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="output folder")
+@click.pass_context
+def characterize(ctx, platform_name, kinds, verilog, top, clock, register_io, a_bits, w_bits, acc_bits, razor_bits,
+                 targets, corners, clock_period_ns, activity, jobs, timeout_s, out_dir):
+    """Synthesize at each delay target, then time and power each netlist with OpenSTA.
+
+    Writes OUT/characterization.csv, OUT/manifest.json and OUT/runs/<variant>/ (scripts and logs).
+    """
+    from .characterize import characterize as run_characterize, write_outputs
+    from .designs import mac_design, user_design
+    from .platforms import load_platform
+    from .steps.sta import StaSettings
+
+    target_list = parse_targets(targets)
+    if verilog:
+        if kinds:
+            raise click.UsageError("use either --kind or --verilog, not both")
+        if not top:
+            raise click.UsageError("--verilog needs --top NAME")
+        designs = [user_design(list(verilog), top, clock=clock, register_io=register_io)]
+    else:
+        designs = [mac_design(MacParams(k, a_bits, w_bits, acc_bits, razor_bits)) for k in (kinds or MAC_KINDS)]
+    platform = load_platform(platform_name, ctx.obj["platforms_dir"])
+    settings = StaSettings(clock_period_ns=clock_period_ns, input_activity=activity, clock_port=clock if verilog else "clk")
+    from .characterize import Variant
+
+    variants = [Variant(d, t) for d in designs for t in target_list]
+    result = run_characterize(variants, platform, settings, cache_dir_from(ctx), corners=list(corners) or None,
+                              jobs=jobs, timeout_s=timeout_s)
+    csv_path = write_outputs(result, out_dir, platform, settings, sys.argv)
+    cached = sum(e["cached"] for e in result.runs)
+    click.echo(f"wrote {csv_path} ({len(result.table)} rows; {cached} of {len(result.runs)} runs from cache)")
+
+
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help=f"TOML configuration (default: {Path('voltscale.toml')})")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="output folder (default: the config's out_dir)")
+@click.option("-j", "--jobs", default=None, type=int, help="parallel runs (default: the config's)")
+@click.pass_context
+def run(ctx, config_path, out_dir, jobs):
+    """The main job: characterize every configured MAC kind and write reports/<platform>/."""
+    from .mainjob import run_main_job
+
+    run_main_job(config_path, out_dir, jobs, ctx.obj["platforms_dir"], cache_dir_from(ctx))
+
+
+@cli.command()
+@click.option("--platform", "platform_name", default="sky130hd", show_default=True)
+@click.pass_context
+def platforms(ctx, platform_name):
+    """Show where a platform's data files were found."""
+    from .platforms import available_platforms, load_platform
+
+    click.echo(f"known platforms: {', '.join(available_platforms())}")
+    platform = load_platform(platform_name, ctx.obj["platforms_dir"])
+    click.echo(f"{platform.name}: data in {platform.data_dir}")
+    for corner in platform.corners.values():
+        mark = " (nominal)" if corner.name == platform.nominal_corner else ""
+        click.echo(f"  {corner.name}{mark}: {corner.process}, {corner.vdd} V, {corner.temp_c} C: {', '.join(map(str, corner.libs))}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cli.main(args=argv, prog_name="eda", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except EdaError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def entry_point() -> None:
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""Atomic file and directory writes, so a killed run never leaves half a file behind."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def publish_dir(tmp_dir: Path, final_dir: Path) -> Path:
+    """Move a fully written tmp_dir into place; if another worker won the race, keep theirs."""
+    try:
+        os.rename(tmp_dir, final_dir)
+    except OSError:
+        if not final_dir.is_dir():
+            raise
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return final_dir
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()

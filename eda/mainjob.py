@@ -1,0 +1,65 @@
+"""`eda run`: the main job, driven by a TOML configuration."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import REPO_ROOT
+from .characterize import Variant, characterize, write_outputs
+from .config import load_config
+from .designs import mac_design
+from .fsutil import atomic_write_text
+from .pareto import pareto_front
+from .platforms import load_platform
+from .rtl import MacParams
+from .steps.sta import StaSettings
+
+
+def run_main_job(config_path: Path | None, out_dir: Path | None, jobs: int | None, platforms_dir, cache_dir: Path) -> Path:
+    config = load_config(config_path)
+    platform = load_platform(config["platform"], platforms_dir)
+    out = Path(out_dir) if out_dir else REPO_ROOT / config["out_dir"].format(platform=platform.name)
+    targets = config["characterize.targets_ps"]
+    if not targets:
+        raise click.UsageError(f"{config['_path']}: characterize.targets_ps is empty")
+    settings = StaSettings(
+        clock_period_ns=float(config["characterize.clock_period_ns"]),
+        input_activity=float(config["characterize.input_activity"]),
+        shadow_delay_fraction=float(config["characterize.shadow_delay_fraction"]),
+    )
+    designs = [
+        mac_design(MacParams(kind, config["mac.a_bits"], config["mac.w_bits"], config["mac.acc_bits"], config["mac.razor_bits"]))
+        for kind in config["kinds"]
+    ]
+    variants = [Variant(design, target) for design in designs for target in targets]
+    click.echo(f"characterizing {len(designs)} MAC kinds x {len(targets)} targets on {platform.name} into {out}", err=True)
+    result = characterize(variants, platform, settings, cache_dir, corners=config["corners"] or None,
+                          jobs=config["characterize.jobs"] if jobs is None else jobs, timeout_s=float(config["characterize.timeout_s"]))
+    csv_path = write_outputs(result, out, platform, settings, sys.argv)
+    atomic_write_text(out / "summary.md", summary_markdown(result.table, platform.nominal_corner))
+    click.echo(f"wrote {csv_path} and {out / 'summary.md'}", err=True)
+    return out
+
+
+def summary_markdown(table, nominal_corner: str) -> str:
+    """Per kind: the Pareto-optimal sizes at the nominal corner."""
+    lines = ["# MAC characterization summary", "",
+             "Pareto-optimal sizes per MAC kind (a larger area buys a shorter register-to-register delay).",
+             "Every number comes from `characterization.csv`, whose `run_dir` column points to the Yosys and OpenSTA logs.", ""]
+    nominal = table[table["corner"] == nominal_corner]
+    for kind, rows in nominal.groupby("kind", sort=False):
+        front = pareto_front(rows)
+        span = front["area_um2"].max() / front["area_um2"].min() - 1
+        lines += [f"## {kind}: {len(front)} Pareto-optimal sizes of {len(rows)} runs, area span {span:.1%}", "",
+                  "| target (ps) | area (um^2) | delay (ns) | power (mW) | internal (mW) | switching (mW) | leakage (nW) | cells |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in front.itertuples():
+            lines.append(f"| {r.target_ps} | {r.area_um2:.1f} | {r.delay_ns:.3f} | {r.power_w * 1e3:.4f} | {r.power_internal_w * 1e3:.4f} | "
+                         f"{r.power_switching_w * 1e3:.4f} | {r.power_leakage_w * 1e9:.2f} | {r.cells} |")
+        lines.append("")
+    clock, activity = nominal["power_clock_ns"].iloc[0], nominal["input_activity"].iloc[0]
+    lines.append(f"Power at the nominal corner, {clock:g} ns clock, input activity {activity:g} toggles/cycle (OpenSTA report_power).")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""Flow steps. Each declares what it reads and writes; `base.run_step` gives it a folder."""

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The test command: make sure the tools and .venv are there, then run the suite
+# on both cores. Platform data comes from $EDA_PLATFORMS_DIR (or ../shared/platforms).
+set -euo pipefail
+cd "$(dirname "$0")"
+./install.sh
+if [ -z "${EDA_PLATFORMS_DIR:-}" ] && [ -d ../shared/platforms ]; then
+    export EDA_PLATFORMS_DIR="$(cd ../shared/platforms && pwd)"
+fi
+exec .venv/bin/python -m pytest -n 2 -q "$@"
