@@ -82,6 +82,33 @@ def rtl(kind, a_bits, w_bits, acc_bits, razor_bits, out):
 
 
 @cli.command()
+@click.option("--kind", "kinds", type=click.Choice(MAC_KINDS), multiple=True, help="MAC kind (repeatable; default: all)")
+@mac_options
+@click.option("-n", "--vectors", "n_vectors", default=10_000, show_default=True, type=click.IntRange(min=1), help="random vectors")
+@click.option("--seed", default=0, show_default=True, help="random seed")
+@click.option("--error-rate", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="fraction of cycles with an injected Razor error (thundervolt, proposed)")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None, help="keep the simulation files here")
+def verify(kinds, a_bits, w_bits, acc_bits, razor_bits, n_vectors, seed, error_rate, workdir):
+    """Simulate MAC variants with iverilog and compare every cycle with the numpy golden model."""
+    import tempfile
+
+    from .sim import verify_mac
+
+    failed = []
+    with tempfile.TemporaryDirectory(prefix="voltscale-verify-") as tmp:
+        for kind in kinds or MAC_KINDS:
+            rate = 0.0 if kind == "tpu" else error_rate
+            result = verify_mac(MacParams(kind, a_bits, w_bits, acc_bits, razor_bits), n_vectors, seed,
+                                workdir=(workdir or Path(tmp)) / kind, error_rate=rate)
+            click.echo(f"{kind}: {'PASS' if result.passed else 'FAIL'}: {result.summary()}")
+            if not result.passed:
+                failed.append(kind)
+    if failed:
+        raise EdaError(f"simulation does not match the golden model for: {', '.join(failed)}")
+
+
+@cli.command()
 @click.option("--platform", "platform_name", default="sky130hd", show_default=True, help="platform config name")
 @click.option("--kind", "kinds", type=click.Choice(MAC_KINDS), multiple=True, help="MAC kind (repeatable; default: all)")
 @click.option("--verilog", "verilog", type=click.Path(dir_okay=False, path_type=Path), multiple=True,

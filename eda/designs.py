@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .characterize import Design
 from .errors import EdaError
-from .rtl import MacParams, render_mac, template_environment
+from .rtl import MacParams, mac_ports, render_mac, template_environment
 
 
 @dataclass(frozen=True)
@@ -19,12 +19,8 @@ class Port:
 
 
 def mac_design(params: MacParams) -> Design:
-    ports = {"clk", "w_load", "w_in", "w_out", "a_in", "a_out", "psum_in", "psum_out"}
-    if params.kind == "thundervolt":
-        ports |= {"clk_shadow", "err_in", "psum_in_shadow", "psum_shadow_out", "err_out"}
-    elif params.kind == "proposed":
-        ports |= {"clk_shadow", "err_out"}
-    return Design(params.kind, params.module, {f"{params.module}.v": render_mac(params)}, frozenset(ports))
+    ports = frozenset(port.name for port in mac_ports(params))
+    return Design(params.kind, params.module, {f"{params.module}.v": render_mac(params)}, ports)
 
 
 def _const(node, path: Path) -> int:

@@ -72,3 +72,35 @@ def render_mac(params: MacParams) -> str:
         prod_bits=params.prod_bits,
         **params.as_dict(),
     )
+
+
+@dataclass(frozen=True)
+class MacPort:
+    name: str
+    direction: str  # "input" or "output"
+    bits: int
+
+
+def mac_ports(params: MacParams) -> tuple[MacPort, ...]:
+    """Ports of the rendered MAC in declaration order, with widths from `params`."""
+    ports = [
+        MacPort("clk", "input", 1),
+        MacPort("w_load", "input", 1),
+        MacPort("w_in", "input", params.w_bits),
+        MacPort("w_out", "output", params.w_bits),
+        MacPort("a_in", "input", params.a_bits),
+        MacPort("a_out", "output", params.a_bits),
+        MacPort("psum_in", "input", params.acc_bits),
+        MacPort("psum_out", "output", params.acc_bits),
+    ]
+    if params.kind == "thundervolt":
+        ports += [
+            MacPort("clk_shadow", "input", 1),
+            MacPort("err_in", "input", 1),
+            MacPort("psum_in_shadow", "input", params.acc_bits),
+            MacPort("psum_shadow_out", "output", params.acc_bits),
+            MacPort("err_out", "output", 1),
+        ]
+    elif params.kind == "proposed":
+        ports += [MacPort("clk_shadow", "input", 1), MacPort("err_out", "output", 1)]
+    return tuple(ports)

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import EdaError
-from .rtl import MacParams, render_mac, template_environment
+from .rtl import MacParams, MacPort, mac_ports, render_mac, template_environment
 from .runner import run_tool
 
 # Cycles from the edge that registers a_in to the edge that adds its product
@@ -56,13 +56,6 @@ SIM_TIMEOUT_S = 600.0
 
 
 @dataclass(frozen=True)
-class MacPort:
-    name: str
-    direction: str  # "input" or "output"
-    bits: int
-
-
-@dataclass(frozen=True)
 class Mismatch:
     cycle: int
     port: str
@@ -87,31 +80,6 @@ class OutputComparison:
             actual = "X" if m.actual is None else f"{m.actual:#x}"
             text += f"\n  cycle {m.cycle} {m.port}: expected {m.expected:#x}, got {actual}"
         return text
-
-
-def mac_ports(params: MacParams) -> tuple[MacPort, ...]:
-    """Ports of the rendered MAC in declaration order, with widths from `params`."""
-    ports = [
-        MacPort("clk", "input", 1),
-        MacPort("w_load", "input", 1),
-        MacPort("w_in", "input", params.w_bits),
-        MacPort("w_out", "output", params.w_bits),
-        MacPort("a_in", "input", params.a_bits),
-        MacPort("a_out", "output", params.a_bits),
-        MacPort("psum_in", "input", params.acc_bits),
-        MacPort("psum_out", "output", params.acc_bits),
-    ]
-    if params.kind == "thundervolt":
-        ports += [
-            MacPort("clk_shadow", "input", 1),
-            MacPort("err_in", "input", 1),
-            MacPort("psum_in_shadow", "input", params.acc_bits),
-            MacPort("psum_shadow_out", "output", params.acc_bits),
-            MacPort("err_out", "output", 1),
-        ]
-    elif params.kind == "proposed":
-        ports += [MacPort("clk_shadow", "input", 1), MacPort("err_out", "output", 1)]
-    return tuple(ports)
 
 
 def to_signed(values: np.ndarray, bits: int) -> np.ndarray:

@@ -2,20 +2,20 @@
 
 Runs real yosys (to synthesize a registered 8x8 signed MAC) and real OpenSTA on
 nangate45 and sky130hd.  sky130hd is checked twice: on the normalized copy the project
-uses (default_operating_conditions moved after its group), where the two must agree, and
-on the raw file, where OpenSTA reports zero internal power: the bug the copy works around.
+uses (eda.liberty.prepare_liberty: default_operating_conditions moved after its group),
+where the two must agree, and on the raw file, where OpenSTA reports zero internal
+power: the bug the copy works around.
 """
 
 from __future__ import annotations
 
-import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from eda.liberty import prepare_liberty, read_liberty_text
 from eda.power_check import (
     LibraryPowerModel,
     PowerTable,
@@ -27,13 +27,12 @@ from eda.power_check import (
     netlist_cell_types,
     parse_function,
     read_internal_power_model,
-    read_liberty_text,
 )
 from eda.runner import find_tool, run_tool
 
-SHARED_PLATFORMS = Path(os.environ.get("EDA_PLATFORMS_DIR", "../shared/platforms"))
-NANGATE45_LIB = SHARED_PLATFORMS / "nangate45/lib/NangateOpenCellLibrary_typical.lib.gz"
-SKY130HD_LIB = SHARED_PLATFORMS / "sky130hd/lib/sky130_fd_sc_hd__tt_025C_1v80.lib.gz"
+# Relative to the platform data root (the platforms_root fixture, $EDA_PLATFORMS_DIR).
+NANGATE45_LIB = Path("nangate45/lib/NangateOpenCellLibrary_typical.lib.gz")
+SKY130HD_LIB = Path("sky130hd/lib/sky130_fd_sc_hd__tt_025C_1v80.lib.gz")
 
 INPUT_ACTIVITY = 0.1
 TOTAL_TOLERANCE = 0.05
@@ -57,9 +56,9 @@ module mac8 (
 endmodule
 """
 
-SKY130_DEFAULT_CONDITIONS = '    default_operating_conditions : "tt_025C_1v80";\n'
-# Special-purpose cells (power gating, isolation, probes) synthesis must not pick.
-SKY130_SYNTHESIS_EXCLUDED = re.compile(r"lpflow|probe")
+# Special-purpose cells (power gating, isolation, probes) synthesis must not pick;
+# prepare_liberty marks them dont_use, which yosys' abc honours.
+SKY130_DONT_USE = ("sky130_fd_sc_hd__probe_p_*", "sky130_fd_sc_hd__probec_p_*", "sky130_fd_sc_hd__lpflow_*")
 
 
 @dataclass(frozen=True)
@@ -92,40 +91,30 @@ def _power_model(liberty: Path, netlist: Path) -> LibraryPowerModel:
     return read_internal_power_model(liberty, netlist_cell_types(netlist.read_text()))
 
 
-def normalized_sky130_text(raw_text: str) -> str:
-    """The library with default_operating_conditions moved after the group it names."""
-    assert raw_text.count(SKY130_DEFAULT_CONDITIONS) == 1
-    text = raw_text.replace(SKY130_DEFAULT_CONDITIONS, "")
-    group = re.search(r'operating_conditions \("tt_025C_1v80"\) \{[^}]*\}\n', text)
-    assert group, "operating_conditions group not found"
-    return text[: group.end()] + SKY130_DEFAULT_CONDITIONS + text[group.end() :]
-
-
 @pytest.fixture(scope="module")
-def nangate45(tmp_path_factory) -> Platform:
+def nangate45(tmp_path_factory, platforms_root) -> Platform:
     work_dir = tmp_path_factory.mktemp("nangate45")
     liberty = work_dir / "NangateOpenCellLibrary_typical.lib"
-    liberty.write_text(read_liberty_text(_require(NANGATE45_LIB)))
+    liberty.write_text(read_liberty_text(_require(platforms_root / NANGATE45_LIB)))
     netlist = _synthesize(work_dir, liberty)
     return Platform(liberty, netlist, _power_model(liberty, netlist), work_dir)
 
 
 @pytest.fixture(scope="module")
-def sky130hd(tmp_path_factory) -> dict[str, Platform]:
+def sky130hd(tmp_path_factory, platforms_root) -> dict[str, Platform]:
     """Raw and normalized sky130hd sharing one netlist and one power model.
 
     The two files differ only in where default_operating_conditions sits, which our
-    reader resolves either way, so one model serves both.
+    reader resolves either way, and in the normalized copy's dont_use marks, which it
+    ignores; so one model serves both.
     """
     work_dir = tmp_path_factory.mktemp("sky130hd")
-    raw_text = read_liberty_text(_require(SKY130HD_LIB))
+    source = _require(platforms_root / SKY130HD_LIB)
     raw = work_dir / "sky130hd_tt_raw.lib"
-    raw.write_text(raw_text)
-    normalized = work_dir / "sky130hd_tt_normalized.lib"
-    normalized.write_text(normalized_sky130_text(raw_text))
-    synthesis_liberty = work_dir / "sky130hd_tt_synthesis.lib"
-    synthesis_liberty.write_text(filter_liberty_cells(raw_text, lambda name: not SKY130_SYNTHESIS_EXCLUDED.search(name)))
-    netlist = _synthesize(work_dir, synthesis_liberty)
+    raw.write_text(read_liberty_text(source))
+    # The project's normalized copy serves synthesis (dont_use marks) and OpenSTA alike.
+    normalized = prepare_liberty(source, SKY130_DONT_USE, tmp_path_factory.mktemp("liberty_cache")).path
+    netlist = _synthesize(work_dir, normalized)
     model = _power_model(normalized, netlist)
     return {
         "raw": Platform(raw, netlist, model, work_dir / "raw"),

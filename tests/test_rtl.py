@@ -6,7 +6,7 @@ from pyverilog.vparser.parser import parse
 
 from eda.errors import EdaError
 from eda.rtl import MAC_KINDS, MacParams, render_mac
-from eda.sim import MacPort, mac_ports
+from eda.rtl import MacPort, mac_ports
 
 NARROW = dict(a_bits=4, w_bits=6, acc_bits=16, razor_bits=5)
 RENDERED = (

@@ -1,0 +1,127 @@
+"""Characterization with real Yosys and OpenSTA runs: areas, delays, power, Razor structure."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from eda.characterize import CSV_COLUMNS, Variant, characterize, prepare_corners, write_outputs
+from eda.config import load_config
+from eda.designs import mac_design
+from eda.errors import EdaError
+from eda.pareto import pareto_front
+from eda.parsers.sta import parse_sta_log
+from eda.platforms import load_platform
+from eda.rtl import MAC_KINDS, MacParams
+from eda.steps.sta import StaSettings
+
+TARGETS = (2000, 3500)
+SETTINGS = StaSettings()
+
+
+@pytest.fixture(scope="module")
+def sky130(platforms_root, tmp_path_factory):
+    platform = load_platform("sky130hd", platforms_root)
+    cache = tmp_path_factory.mktemp("cache")
+    variants = [Variant(mac_design(MacParams(kind)), t) for kind in MAC_KINDS for t in TARGETS]
+    result = characterize(variants, platform, SETTINGS, cache, jobs=2, progress=False)
+    out = tmp_path_factory.mktemp("out")
+    write_outputs(result, out, platform, SETTINGS, ["pytest"])
+    return platform, result, out, cache
+
+
+def row(table: pd.DataFrame, kind: str, target: int) -> pd.Series:
+    return table[(table["kind"] == kind) & (table["target_ps"] == target)].iloc[0]
+
+
+def test_every_variant_has_real_numbers(sky130):
+    _, result, _, _ = sky130
+    table = result.table
+    assert len(table) == len(MAC_KINDS) * len(TARGETS)
+    assert (table["area_um2"] > 1000).all() and (table["delay_ns"] > 1).all() and (table["cells"] > 300).all()
+    assert (table["area_sequential_um2"] + table["area_combinational_um2"] - table["area_um2"]).abs().max() < 1e-3
+    # The Debian OpenSTA reports zero internal power on raw sky130 liberty; the
+    # normalized copy must not, and internal power dominates a MAC's power there.
+    assert (table["power_internal_w"] > 0.4 * table["power_w"]).all()
+    parts = table["power_internal_w"] + table["power_switching_w"] + table["power_leakage_w"]
+    assert ((parts - table["power_w"]).abs() <= 1e-6 * table["power_w"]).all()
+
+
+def test_tighter_target_buys_speed_with_area(sky130):
+    _, result, _, _ = sky130
+    for kind in MAC_KINDS:
+        fast, slow = row(result.table, kind, TARGETS[0]), row(result.table, kind, TARGETS[1])
+        assert fast["area_um2"] > slow["area_um2"], kind
+        assert fast["delay_ns"] < slow["delay_ns"], kind
+
+
+def test_razor_structure_is_in_the_netlist(sky130):
+    """Razor flops cost one shadow latch per protected bit plus the held error latch."""
+    platform, result, out, _ = sky130
+    expected_latches = {"tpu": 0, "thundervolt": 24 + 1, "proposed": 10 + 1}
+    for kind, latches in expected_latches.items():
+        counts = json.loads((out / "runs" / f"{kind}-D{TARGETS[1]}" / "01-synth" / "cell_counts.json").read_text())
+        assert counts.get(platform.latch_cell, 0) == latches, kind
+    table = result.table
+    # Pipelining the product shortens the proposed MAC's critical path (paper IV-A).
+    assert row(table, "proposed", TARGETS[0])["delay_ns"] < row(table, "tpu", TARGETS[0])["delay_ns"]
+    assert row(table, "thundervolt", TARGETS[1])["area_um2"] > row(table, "tpu", TARGETS[1])["area_um2"]
+    assert table[table["kind"] == "tpu"]["razor_window_slack_ns"].isna().all()
+    assert table[table["kind"] != "tpu"]["razor_window_slack_ns"].notna().all()
+
+
+def test_outputs_trace_to_logs(sky130):
+    platform, result, out, _ = sky130
+    table = pd.read_csv(out / "characterization.csv")
+    assert list(table.columns) == CSV_COLUMNS
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["tools"]["yosys"].startswith("Yosys") and manifest["tools"]["sta"]
+    assert len(manifest["liberty"]["tt_025C_1v80"]["sha256"]) == 64
+    for entry in manifest["runs"]:
+        for log in entry["logs"].values():
+            assert (out / log).is_file(), log
+    # The delay in the CSV is the one in the STA log of that run.
+    first = table.iloc[0]
+    log = (out / first["run_dir"] / "02-sta-tt_025C_1v80" / "sta.log").read_text()
+    report = parse_sta_log(log)
+    assert first["delay_ns"] == pytest.approx(SETTINGS.clock_period_ns - report.critical_path.slack_ns)
+    assert first["power_w"] == report.power_total.total_w
+
+
+def test_flow_internal_power_matches_independent_table_computation(sky130, platforms_root, tmp_path):
+    """Power you can trust: the flow's OpenSTA internal power against our own liberty-table sum."""
+    from eda.power_check import check_internal_power
+
+    cache = sky130[3]
+    for name in ("sky130hd", "nangate45"):
+        platform = load_platform(name, platforms_root)
+        result = characterize([Variant(mac_design(MacParams("tpu")), 3000)], platform, SETTINGS, cache, progress=False)
+        liberty = prepare_corners(platform, None, cache)[platform.nominal_corner]
+        check = check_internal_power(f"{result.runs[0]['cache_dir']}/01-synth/netlist.v", liberty.path, top="mac_tpu",
+                                     clock_period_ns=SETTINGS.clock_period_ns, input_activity=SETTINGS.input_activity,
+                                     work_dir=tmp_path / name)
+        flow_internal = result.table.iloc[0]["power_internal_w"]
+        assert flow_internal > 0
+        assert check.internal_power_ours_w == pytest.approx(flow_internal, rel=0.05), name
+
+
+def test_sta_log_missing_sections_is_an_error(sky130):
+    _, _, out, _ = sky130
+    log = (out / "runs" / f"tpu-D{TARGETS[0]}" / "02-sta-tt_025C_1v80" / "sta.log").read_text()
+    with pytest.raises(EdaError, match="missing section"):
+        parse_sta_log(log[: log.index("@@ power")])
+
+
+@pytest.mark.slow
+def test_default_targets_give_a_ladder_of_proposed_sizes(platforms_root, tmp_path):
+    """At least 13 Pareto-optimal sizes spanning 15% in area (the paper's set A has 13)."""
+    config = load_config()
+    platform = load_platform(config["platform"], platforms_root)
+    variants = [Variant(mac_design(MacParams("proposed")), t) for t in config["characterize.targets_ps"]]
+    table = characterize(variants, platform, SETTINGS, tmp_path, progress=False).table
+    front = pareto_front(table)
+    assert len(front) >= 13
+    assert front["area_um2"].max() / front["area_um2"].min() - 1 >= 0.15
+    assert front["delay_ns"].is_monotonic_decreasing
