@@ -85,11 +85,15 @@ class Characterization:
 def _cache_key(variant: Variant, platform: Platform, liberties: dict[str, PreparedLiberty], settings: StaSettings, tools: Toolchain) -> str:
     nominal = liberties[platform.nominal_corner]
     sources = [Path("../00-rtl") / name for name in sorted(variant.design.sources)]
+    scripts = synthesis_scripts(variant.design.top, sources, variant.target_ps, nominal, platform)
+    # The liberty's content is keyed by lib.key; its path inside the cache must not
+    # be, or a moved cache would never hit.
+    scripts = {name: text.replace(str(nominal.path), "<liberty>") for name, text in scripts.items()}
     payload = {
         "format": RUN_FORMAT_VERSION,
         "top": variant.design.top,
         "rtl": {name: sha256_text(text) for name, text in sorted(variant.design.sources.items())},
-        "scripts": synthesis_scripts(variant.design.top, sources, variant.target_ps, nominal, platform),
+        "scripts": scripts,
         "liberty": {corner: lib.key for corner, lib in sorted(liberties.items())},
         "platform_cells": [platform.driver, platform.output_load_ff],
         "sta": asdict(settings),
@@ -128,7 +132,7 @@ def characterize_variant(variant: Variant, platform: Platform, liberties: dict[s
     start = time.monotonic()
     if not cached:
         final_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp_dir = Path(tempfile.mkdtemp(dir=final_dir.parent, prefix=f".{key}."))
+        tmp_dir = Path(tempfile.mkdtemp(dir=final_dir.parent, prefix=f".{key}.{os.getpid()}."))
         try:
             _run_variant(variant, platform, liberties, settings, tools, tmp_dir, timeout_s)
         except EdaError as exc:
@@ -137,7 +141,8 @@ def characterize_variant(variant: Variant, platform: Platform, liberties: dict[s
             shutil.rmtree(failed, ignore_errors=True)
             failed.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp_dir, failed)
-            raise EdaError(f"{variant.name}: {exc}\n(all files of the failed run: {failed})") from None
+            message = str(exc).replace(str(tmp_dir), str(failed))  # logs named in it moved with the folder
+            raise EdaError(f"{variant.name}: {message}\n(all files of the failed run: {failed})") from None
         except BaseException:
             shutil.rmtree(tmp_dir, ignore_errors=True)
             raise
@@ -183,10 +188,29 @@ def prepare_corners(platform: Platform, corners: list[str] | None, cache_dir: Pa
     return result
 
 
+def remove_orphaned_runs(cache_dir: Path) -> int:
+    """Delete half-built run folders (.<key>.<pid>.*) whose process is gone, e.g. after a kill."""
+    removed = 0
+    for tmp in (cache_dir / "runs").glob(".*.*.*"):
+        try:
+            pid = int(tmp.name.split(".")[2])
+            os.kill(pid, 0)
+        except (ValueError, IndexError):
+            continue
+        except ProcessLookupError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed += 1
+        except PermissionError:
+            continue
+    return removed
+
+
 def characterize(variants: list[Variant], platform: Platform, settings: StaSettings, cache_dir: Path, *,
                  corners: list[str] | None = None, jobs: int = 0, timeout_s: float = 600.0, progress: bool = True) -> Characterization:
     if not variants:
         raise EdaError("nothing to characterize: no variants (check kinds and targets)")
+    cache_dir = Path(cache_dir).resolve()
+    remove_orphaned_runs(cache_dir)
     tools = Toolchain.detect()
     liberties = prepare_corners(platform, corners, cache_dir)
     workers = jobs if jobs > 0 else (os.cpu_count() or 1)

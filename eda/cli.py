@@ -37,8 +37,8 @@ def parse_targets(text: str) -> list[int]:
 def cache_dir_from(ctx: click.Context) -> Path:
     given = ctx.obj.get("cache_dir") or os.environ.get("VOLTSCALE_CACHE")
     if given:
-        return Path(given)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "voltscale"
+        return Path(given).resolve()
+    return (Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "voltscale").resolve()
 
 
 def mac_options(func):

@@ -99,6 +99,10 @@ def load_platform(name: str, platforms_dir: str | Path | None = None) -> Platfor
         raise EdaError(f"{config_path}: nominal_corner {nominal!r} is not one of the [corners.*] tables")
 
     roots = _candidate_roots(name, platforms_dir, raw.get("pdk_root_subdir"))
+    if platforms_dir:
+        # An explicit folder is the only place looked: a mistyped path must not
+        # silently fall back to other data through the environment.
+        roots = roots[:1]
     nominal_lib = corner_specs[nominal]["libs"][0]
     looked: list[str] = []
     for how, root in roots:

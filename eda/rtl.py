@@ -34,7 +34,7 @@ class MacParams:
                 f"acc_bits ({self.acc_bits}) must hold the {self.prod_bits}-bit product "
                 f"of a_bits={self.a_bits} x w_bits={self.w_bits}"
             )
-        if not 0 <= self.razor_bits <= self.prod_bits:
+        if self.kind == "proposed" and not 0 <= self.razor_bits <= self.prod_bits:
             raise EdaError(f"razor_bits must be between 0 and {self.prod_bits} (the product width), got {self.razor_bits}")
 
     @property

@@ -99,7 +99,7 @@ def run_tool(
         raise ToolError(f"{tool} not found. Install it ({hint}) or put it on PATH.", log_path) from None
     except subprocess.TimeoutExpired:
         raise ToolError(
-            f"{tool} timed out after {timeout_s:.0f} s in {cwd}. The log so far is kept at {log_path}; "
+            f"{tool} timed out after {timeout_s:g} s in {cwd}. The log so far is kept at {log_path}; "
             f"its last lines:\n{_tail(log_path)}",
             log_path,
         ) from None

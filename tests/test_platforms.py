@@ -58,12 +58,21 @@ def test_missing_optional_corners_are_dropped_not_faked(tmp_path, platforms_root
 def test_missing_data_says_where_it_looked(tmp_path, clean_env):
     clean_env.setenv("FLOW_HOME", str(tmp_path / "orfs"))
     with pytest.raises(EdaError) as info:
+        load_platform("nangate45")
+    message = str(info.value)
+    assert "--platforms-dir: not set" in message and "$EDA_PLATFORMS_DIR: not set" in message
+    assert f"$FLOW_HOME/platforms: no {tmp_path / 'orfs' / 'platforms' / 'nangate45'}/lib/NangateOpenCellLibrary_typical.lib[.gz]" in message
+    assert "EDA_PLATFORMS_DIR" in message.splitlines()[-1]
+
+
+def test_explicit_folder_is_the_only_place_looked(tmp_path, platforms_root, clean_env):
+    """A mistyped --platforms-dir must not fall back to other data through the environment."""
+    clean_env.setenv("EDA_PLATFORMS_DIR", str(platforms_root))
+    with pytest.raises(EdaError) as info:
         load_platform("nangate45", tmp_path / "empty")
     message = str(info.value)
-    assert f"--platforms-dir: no {tmp_path / 'empty' / 'nangate45'}/lib/NangateOpenCellLibrary_typical.lib[.gz]" in message
-    assert "$EDA_PLATFORMS_DIR: not set" in message
-    assert f"$FLOW_HOME/platforms: no {tmp_path / 'orfs' / 'platforms' / 'nangate45'}" in message
-    assert "EDA_PLATFORMS_DIR" in message.splitlines()[-1]
+    assert f"--platforms-dir: no {tmp_path / 'empty' / 'nangate45'}/lib/" in message
+    assert "$EDA_PLATFORMS_DIR" not in message.split("Point")[0]
 
 
 def test_unknown_platform():
