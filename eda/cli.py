@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from . import REPO_ROOT
 from .errors import EdaError
 from .rtl import MAC_KINDS, MacParams, render_mac
 

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from eda.liberty import prepare_liberty
+from eda.platforms import load_platform
+
 
 def platforms_dir() -> Path:
     value = os.environ.get("EDA_PLATFORMS_DIR")
@@ -18,3 +21,15 @@ def platforms_dir() -> Path:
 @pytest.fixture(scope="session")
 def platforms_root() -> Path:
     return platforms_dir()
+
+
+@pytest.fixture(scope="session")
+def liberty_seed(tmp_path_factory, platforms_root) -> Path:
+    """A cache folder holding only the prepared nominal sky130hd liberty (built once per worker, ~5 s).
+
+    Tests copy it into their own fresh cache (<cache>/liberty/) to skip the liberty parse.
+    """
+    seed = tmp_path_factory.getbasetemp() / "liberty_seed"
+    platform = load_platform("sky130hd", platforms_root)
+    prepare_liberty(platform.nominal.libs[0], platform.dont_use, seed)
+    return seed / "liberty"

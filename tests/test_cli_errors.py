@@ -17,8 +17,6 @@ from pathlib import Path
 import pytest
 
 from eda.cli import main
-from eda.liberty import prepare_liberty
-from eda.platforms import load_platform
 
 PLATFORM = "sky130hd"
 NOMINAL_LIB = "sky130_fd_sc_hd__tt_025C_1v80.lib"
@@ -36,19 +34,6 @@ endmodule
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-@pytest.fixture(scope="session")
-def liberty_seed(tmp_path_factory, platforms_root) -> Path:
-    """A cache folder holding only the prepared nominal sky130hd liberty (built once, ~5 s).
-
-    A fixed folder under the session's base temp: the other test module's copy of this
-    fixture then finds the liberty already prepared there (prepare_liberty's own cache hit).
-    """
-    seed = tmp_path_factory.getbasetemp() / "liberty_seed"
-    platform = load_platform(PLATFORM, platforms_root)
-    prepare_liberty(platform.nominal.libs[0], platform.dont_use, seed)
-    return seed / "liberty"
 
 
 @pytest.fixture
