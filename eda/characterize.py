@@ -34,12 +34,12 @@ from .steps.sta import StaSettings, StaticTiming, sta_executable
 from .steps.synth import Synthesize, synthesis_scripts
 
 # Bump when step code changes what a cached run would contain.
-RUN_FORMAT_VERSION = "1"
+RUN_FORMAT_VERSION = "2"
 
 CSV_COLUMNS = [
     "kind", "platform", "corner", "vdd", "temp_c", "target_ps", "area_um2", "area_sequential_um2",
     "area_combinational_um2", "delay_ns", "power_w", "power_internal_w", "power_switching_w",
-    "power_leakage_w", "cells", "power_clock_ns", "input_activity", "razor_window_slack_ns",
+    "power_leakage_w", "power_activity_propagated", "cells", "power_clock_ns", "input_activity", "razor_window_slack_ns",
     "critical_startpoint", "critical_endpoint", "run_dir", "cache_key",
 ]
 
@@ -164,6 +164,7 @@ def _rows(entry: dict, platform: Platform) -> list[dict]:
             "area_sequential_um2": m["synth__area_sequential_um2"], "area_combinational_um2": m["synth__area_combinational_um2"],
             "delay_ns": cm["sta__delay_ns"], "power_w": cm["sta__power_w"], "power_internal_w": cm["sta__power_internal_w"],
             "power_switching_w": cm["sta__power_switching_w"], "power_leakage_w": cm["sta__power_leakage_w"],
+            "power_activity_propagated": cm["sta__power_activity_propagated"],
             "cells": m["synth__cells"], "power_clock_ns": cm["sta__clock_period_ns"], "input_activity": cm["sta__input_activity"],
             "razor_window_slack_ns": cm.get("sta__razor_window_slack_ns"),
             "critical_startpoint": cm["sta__critical_startpoint"], "critical_endpoint": cm["sta__critical_endpoint"],

@@ -60,6 +60,12 @@ def summary_markdown(table, nominal_corner: str) -> str:
             lines.append(f"| {r.target_ps} | {r.area_um2:.1f} | {r.delay_ns:.3f} | {r.power_w * 1e3:.4f} | {r.power_internal_w * 1e3:.4f} | "
                          f"{r.power_switching_w * 1e3:.4f} | {r.power_leakage_w * 1e9:.2f} | {r.cells} |")
         lines.append("")
+        incomplete = rows[~rows["power_activity_propagated"].astype(bool)]
+        if len(incomplete):
+            lines += [f"**Power of {kind} is under-reported in {len(incomplete)} of {len(rows)} runs**: OpenSTA's activity "
+                      "propagation stopped at the first register stage (a bug of OpenSTA 2.0.17, see "
+                      "`eda/parsers/sta.py` ActivityTrace); those rows have `power_activity_propagated = False`. "
+                      "A newer OpenSTA ($OPENSTA_EXE) does not have it.", ""]
     clock, activity = nominal["power_clock_ns"].iloc[0], nominal["input_activity"].iloc[0]
     lines.append(f"Power at the nominal corner, {clock:g} ns clock, input activity {activity:g} toggles/cycle (OpenSTA report_power).")
     return "\n".join(lines) + "\n"

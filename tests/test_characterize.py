@@ -125,3 +125,17 @@ def test_default_targets_give_a_ladder_of_proposed_sizes(platforms_root, tmp_pat
     assert len(front) >= 13
     assert front["area_um2"].max() / front["area_um2"].min() - 1 >= 0.15
     assert front["delay_ns"].is_monotonic_decreasing
+
+
+def test_incomplete_activity_propagation_is_flagged(sky130):
+    """OpenSTA 2.0.17 stops activity propagation at Thundervolt's Razor error latch.
+
+    The flow must say so rather than report the (about 2x too low) power as if it
+    were right; tpu and proposed propagate through every register.
+    """
+    _, result, _, _ = sky130
+    table = result.table
+    flags = table.groupby("kind")["power_activity_propagated"].agg(set).to_dict()
+    assert flags["tpu"] == {True} and flags["proposed"] == {True}
+    assert flags["thundervolt"] == {False}
+    assert (table[table["kind"] == "thundervolt"]["power_w"].values < table[table["kind"] == "tpu"]["power_w"].values).all()

@@ -36,12 +36,35 @@ class PowerRow:
 
 
 @dataclass(frozen=True)
+class ActivityTrace:
+    """What OpenSTA's `power_activity` debug trace says about activity propagation.
+
+    Debian's OpenSTA 2.0.17 (git c018cb2) carries activity across registers only if
+    the *last* register input its first pass visits is newly reached (Power.cc
+    assigns found_reg_without_activity_ with '=' where later versions use '|=').
+    When that fails no register output is enqueued, everything behind the first
+    register stage keeps the default input activity, and power is under-reported
+    (Thundervolt's Razor error latch triggers it). `propagated` is False then.
+    """
+
+    seeds: int
+    pins_set: int
+    register_outputs_reached: int
+    register_inputs_pending: int
+
+    @property
+    def propagated(self) -> bool:
+        return self.register_inputs_pending == 0 or self.register_outputs_reached > 0
+
+
+@dataclass(frozen=True)
 class StaReport:
     critical_path: TimingPath
     endpoints: pd.DataFrame  # endpoint, required_ns, arrival_ns, slack_ns
     power_groups: dict[str, PowerRow]
     shadow_path: TimingPath | None
     warnings: list[str]
+    activity: ActivityTrace
 
     @property
     def power_total(self) -> PowerRow:
@@ -84,6 +107,13 @@ def parse_power(text: str) -> dict[str, PowerRow]:
     return groups
 
 
+def parse_activity_trace(text: str) -> ActivityTrace:
+    def count(word: str) -> int:
+        return len(re.findall(rf"^power_activity: {word} ", text, re.M))
+
+    return ActivityTrace(count("seed"), count("set"), count("enqueue reg output"), count("pending reg"))
+
+
 def parse_sta_log(text: str, source: Path | str = "OpenSTA log") -> StaReport:
     errors = re.findall(r"^Error: (.*)$", text, re.M)
     if errors:
@@ -107,4 +137,5 @@ def parse_sta_log(text: str, source: Path | str = "OpenSTA log") -> StaReport:
         power_groups=power,
         shadow_path=parse_path(sections["shadow"]) if "shadow" in sections else None,
         warnings=re.findall(r"^Warning: (.*)$", text, re.M),
+        activity=parse_activity_trace(sections["power"]),
     )

@@ -49,7 +49,11 @@ puts "@@ endpoints"
 report_checks -from [get_clocks clk] -to [get_clocks clk] -path_delay max -group_count {endpoints} -endpoint_count 1 -format end -digits 4
 {shadow_report}
 puts "@@ power"
+# The activity trace tells whether propagation reached the register outputs:
+# OpenSTA 2.0.17 sometimes stops at the first register stage (see parsers/sta.py).
+sta::set_debug power_activity 3
 report_power -digits 6
+sta::set_debug power_activity 0
 puts "@@ end"
 """
 
@@ -135,6 +139,9 @@ class StaticTiming(Step):
             "sta__power_sequential_w": report.power_groups["Sequential"].total_w,
             "sta__power_combinational_w": report.power_groups["Combinational"].total_w,
             "sta__warnings": len(report.warnings),
+            "sta__activity_pins_set": report.activity.pins_set,
+            "sta__activity_register_outputs": report.activity.register_outputs_reached,
+            "sta__power_activity_propagated": report.activity.propagated,
         }
         if report.shadow_path is not None:
             metrics["sta__razor_window_slack_ns"] = report.shadow_path.slack_ns
