@@ -80,6 +80,8 @@ class Toolchain:
 class Characterization:
     table: pd.DataFrame
     runs: list[dict]  # manifest entries, one per variant
+    tools: Toolchain
+    liberties: dict[str, PreparedLiberty]
 
 
 def _cache_key(variant: Variant, platform: Platform, liberties: dict[str, PreparedLiberty], settings: StaSettings, tools: Toolchain) -> str:
@@ -233,7 +235,7 @@ def characterize(variants: list[Variant], platform: Platform, settings: StaSetti
     order = {v.name: i for i, v in enumerate(variants)}
     entries.sort(key=lambda e: order[e["variant"]])
     table = pd.DataFrame([row for e in entries for row in _rows(e, platform)], columns=CSV_COLUMNS)
-    return Characterization(table, entries)
+    return Characterization(table, entries, tools, liberties)
 
 
 def write_outputs(result: Characterization, out_dir: Path, platform: Platform, settings: StaSettings, command: list[str]) -> Path:
@@ -246,17 +248,18 @@ def write_outputs(result: Characterization, out_dir: Path, platform: Platform, s
         shutil.copytree(entry["cache_dir"], tmp)
         shutil.rmtree(target, ignore_errors=True)
         os.replace(tmp, target)
-    tools = Toolchain.detect()
-    liberties = {c: platform.corners[c].libs[0] for c in {r["corner"] for r in result.table.to_dict("records")}}
     manifest = {
         "tool": {"name": "voltscale", "version": __version__},
         "command": command,
         "created_unix": int(time.time()),
         "host": {"python": host.python_version(), "system": host.platform()},
-        "tools": tools.versions,
+        "tools": result.tools.versions,
         "platform": {"name": platform.name, "data_dir": str(platform.data_dir), "config": str(platform.config_path),
                      "config_sha256": sha256_file(platform.config_path)},
-        "liberty": {corner: {"path": str(path), "sha256": sha256_file(path)} for corner, path in sorted(liberties.items())},
+        # What the tools read is a prepared copy of each liberty; the notes say what changed.
+        "liberty": {corner: {"path": str(lib.source), "sha256": sha256_file(lib.source), "prepared_copy": str(lib.path),
+                             "prepared_key": lib.key, "changes": lib.info["notes"]}
+                    for corner, lib in sorted(result.liberties.items())},
         "sta_settings": asdict(settings),
         "outputs": {"characterization.csv": "one row per variant and corner; every number from runs/<variant>/ logs"},
         "runs": [{**{k: v for k, v in e.items() if k != "cache_dir"},

@@ -78,7 +78,9 @@ def test_outputs_trace_to_logs(sky130):
     assert list(table.columns) == CSV_COLUMNS
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["tools"]["yosys"].startswith("Yosys") and manifest["tools"]["sta"]
-    assert len(manifest["liberty"]["tt_025C_1v80"]["sha256"]) == 64
+    liberty = manifest["liberty"]["tt_025C_1v80"]
+    assert len(liberty["sha256"]) == 64
+    assert any("default_operating_conditions" in change for change in liberty["changes"])
     for entry in manifest["runs"]:
         for log in entry["logs"].values():
             assert (out / log).is_file(), log
