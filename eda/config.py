@@ -80,6 +80,8 @@ def load_config(path: Path | None = None) -> dict[str, Any]:
             continue
         config[key] = value
     for key in ("characterize.targets_ps",):
+        if key in config and not config[key]:
+            problems.append(f"{key} must list at least one delay target (ps)")
         for target in config.get(key, []):
             if isinstance(target, bool) or not isinstance(target, int) or target <= 0:
                 problems.append(f"{key}: every target must be a positive integer (ps), got {target!r}")

@@ -23,8 +23,6 @@ def run_main_job(config_path: Path | None, out_dir: Path | None, jobs: int | Non
     platform = load_platform(config["platform"], platforms_dir)
     out = Path(out_dir) if out_dir else REPO_ROOT / config["out_dir"].format(platform=platform.name)
     targets = config["characterize.targets_ps"]
-    if not targets:
-        raise click.UsageError(f"{config['_path']}: characterize.targets_ps is empty")
     settings = StaSettings(
         clock_period_ns=float(config["characterize.clock_period_ns"]),
         input_activity=float(config["characterize.input_activity"]),
