@@ -170,6 +170,92 @@ def run(ctx, config_path, out_dir, jobs):
     run_main_job(config_path, out_dir, jobs, ctx.obj["platforms_dir"], cache_dir_from(ctx))
 
 
+def parse_voltages(text: str, option: str = "--vdd") -> list[float]:
+    """'1.8,1.2' or '1.8:0.9:0.05' (either direction, stop inclusive) -> volts, highest first."""
+    values: list[float] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        try:
+            if ":" in part:
+                start, stop, step = (float(x) for x in part.split(":"))
+                if step <= 0:
+                    raise ValueError("step must be positive")
+                count = int(round(abs(stop - start) / step))
+                direction = 1 if stop >= start else -1
+                values.extend(round(start + direction * i * step, 6) for i in range(count + 1))
+            else:
+                values.append(float(part))
+        except ValueError as exc:
+            raise click.BadParameter(f"{part!r} is not a voltage list (1.8,1.2 or 1.8:0.9:0.05 in V): {exc}", param_hint=option)
+    if not values or any(v <= 0 for v in values):
+        raise click.BadParameter(f"voltages must be positive, got {text!r}", param_hint=option)
+    return sorted(set(values), reverse=True)
+
+
+@cli.command()
+@click.option("--characterization", "characterization_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="characterization.csv from `eda characterize` or `eda run`")
+@click.option("--fo4", "fo4_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="FO4 table from `eda fo4` (default: the platform's, e.g. platforms/sky130hd/fo4_tt_025C.csv)")
+@click.option("--kind", default="proposed", show_default=True, type=click.Choice(MAC_KINDS), help="MAC kind whose sizes are tabulated")
+@click.option("--corner", default=None, help="corner the sizes were timed at (default: the platform's nominal)")
+@click.option("--vdd", "vdd_text", default=None, help="supply voltages, 1.8,1.2 or 1.8:0.9:0.05 (default: every FO4 table voltage)")
+@click.option("--clock-ns", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="clock period (default: the largest size's delay at the nominal supply)")
+@click.option("-p", "--propagation-p", default=0.5, show_default=True, type=click.FloatRange(0, 1, max_open=True),
+              help="probability that a transition propagates one more stage (eq. 7)")
+@click.option("--critical-paths", default=16, show_default=True, type=click.IntRange(min=1), help="N in eq. 8")
+@click.option("--samples", default=10_000, show_default=True, type=click.IntRange(min=1), help="process-variation samples (eq. 9)")
+@click.option("--seed", default=1, show_default=True, help="Monte Carlo seed")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="output folder")
+def errtable(characterization_csv, fo4_csv, kind, corner, vdd_text, clock_ns, propagation_p, critical_paths, samples, seed, out_dir):
+    """Timing-error probability of every MAC size at every supply voltage (paper eqs. 7-9).
+
+    Writes OUT/error_probability.csv (one row per size and voltage), error_probability.md
+    (sizes down, voltages across) and the plots of error probability against area.
+    """
+    from .errtable import ErrorModelSettings, default_clock_ns, error_probability_table, mac_sizes
+    from .errtable_report import write_error_table
+    from .fo4_table import load_fo4_table, platform_fo4_table
+
+    characterization = _read_csv(characterization_csv)
+    platform_name = str(characterization["platform"].iloc[0]) if "platform" in characterization.columns else "sky130hd"
+    if corner is None:
+        from .platforms import platform_config
+
+        corner = platform_config(platform_name)[0]["nominal_corner"]
+    sizes = mac_sizes(characterization, kind, corner, source=str(characterization_csv))
+    nominal_vdd = float(characterization.loc[characterization["corner"] == corner, "vdd"].iloc[0])
+    fo4_csv = fo4_csv or platform_fo4_table(platform_name)
+    fo4 = load_fo4_table(fo4_csv)
+    settings = ErrorModelSettings(propagation_p, critical_paths, samples, seed)
+    clock = clock_ns or default_clock_ns(sizes)
+    table = error_probability_table(sizes, fo4, nominal_vdd, clock, parse_voltages(vdd_text) if vdd_text else None, settings)
+    outputs = write_error_table(table, out_dir, settings, {"characterization": characterization_csv, "fo4": fo4_csv}, sys.argv)
+    click.echo(f"wrote {outputs['csv']} ({len(sizes)} sizes x {table['vdd'].nunique()} voltages, clock {clock:.4g} ns)")
+    from dataclasses import replace
+
+    from .errtable_report import write_bit_errors
+
+    largest = sizes.loc[sizes["area_um2"].idxmax()]
+    params = MacParams(kind)
+    bits = write_bit_errors(largest, characterization_csv.parent, corner, params, fo4, nominal_vdd, clock,
+                            parse_voltages(vdd_text) if vdd_text else None, replace(settings, critical_paths=1), out_dir)
+    if bits is None:
+        click.echo(f"no per-bit table: the run folder {characterization_csv.parent / largest['run_dir']} is not there "
+                   "(it is written beside characterization.csv by `eda characterize`)", err=True)
+    else:
+        click.echo(f"wrote {bits['csv']} and {bits['heatmap']}")
+
+
+def _read_csv(path: Path):
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise EdaError(f"{path}: not a readable CSV table: {exc}") from None
+
+
 @cli.command()
 @click.option("--platform", "platform_name", default="sky130hd", show_default=True)
 @click.pass_context

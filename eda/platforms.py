@@ -42,6 +42,8 @@ class Platform:
     output_load_ff: float
     dont_use: tuple[str, ...]
     config_path: Path
+    # FO4 delay statistics per supply voltage (`eda fo4`), kept with our config; None if not characterized.
+    fo4_table: Path | None = None
 
     @property
     def nominal(self) -> Corner:
@@ -61,6 +63,11 @@ def _load_config(name: str) -> tuple[dict, Path]:
         return tomllib.loads(path.read_text()), path
     except tomllib.TOMLDecodeError as exc:
         raise EdaError(f"{path}: invalid TOML: {exc}") from None
+
+
+def platform_config(name: str) -> tuple[dict, Path]:
+    """Our TOML config of a platform (no data files needed) and its path."""
+    return _load_config(name)
 
 
 def _candidate_roots(name: str, platforms_dir: str | Path | None, pdk_root_subdir: str | None) -> list[tuple[str, Path | None]]:
@@ -153,4 +160,15 @@ def load_platform(name: str, platforms_dir: str | Path | None = None) -> Platfor
         output_load_ff=float(cells["output_load_ff"]),
         dont_use=tuple(cells.get("dont_use", [])),
         config_path=config_path,
+        fo4_table=_fo4_table(raw, config_path),
     )
+
+
+def _fo4_table(raw: dict, config_path: Path) -> Path | None:
+    name = raw.get("fo4_table")
+    if name is None:
+        return None
+    path = config_path.parent / name
+    if not path.is_file():
+        raise EdaError(f"{config_path}: fo4_table {name!r} does not exist ({path}); regenerate it with `eda fo4`")
+    return path
