@@ -42,8 +42,6 @@ class Platform:
     output_load_ff: float
     dont_use: tuple[str, ...]
     config_path: Path
-    # FO4 delay statistics per supply voltage (`eda fo4`), kept with our config; None if not characterized.
-    fo4_table: Path | None = None
 
     @property
     def nominal(self) -> Corner:
@@ -160,15 +158,4 @@ def load_platform(name: str, platforms_dir: str | Path | None = None) -> Platfor
         output_load_ff=float(cells["output_load_ff"]),
         dont_use=tuple(cells.get("dont_use", [])),
         config_path=config_path,
-        fo4_table=_fo4_table(raw, config_path),
     )
-
-
-def _fo4_table(raw: dict, config_path: Path) -> Path | None:
-    name = raw.get("fo4_table")
-    if name is None:
-        return None
-    path = config_path.parent / name
-    if not path.is_file():
-        raise EdaError(f"{config_path}: fo4_table {name!r} does not exist ({path}); regenerate it with `eda fo4`")
-    return path

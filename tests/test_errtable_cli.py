@@ -27,7 +27,8 @@ def errtable_run(tmp_path_factory, liberty_seed):
     shutil.copytree(liberty_seed, cache / "liberty")
     characterized = base / "char"
     assert main(["--cache-dir", str(cache), "characterize", "--kind", "proposed", "--kind", "tpu",
-                 "--targets", "2200,3200", "-j", "2", "--out", str(characterized)]) == 0
+                 "--targets", "2200,3200", "--corner", "ss_n40C_1v40", "--corner", "ff_100C_1v95",
+                 "-j", "2", "--out", str(characterized)]) == 0
     fo4 = base / "fo4.csv"
     fo4.write_text(FO4_CSV)
     out = base / "errtable"
@@ -43,7 +44,7 @@ def test_size_table_has_every_size_and_voltage(errtable_run):
     assert sorted(table["vdd"].unique()) == [1.0, 1.2, 1.4, 1.6, 1.8]
     sizes = table.drop_duplicates("area_um2")
     characterization = pd.read_csv(characterized / "characterization.csv")
-    proposed = characterization[characterization["kind"] == "proposed"]
+    proposed = characterization[(characterization["kind"] == "proposed") & (characterization["corner"] == "tt_025C_1v80")]
     assert len(sizes) == 2 and set(sizes["area_um2"]) == set(proposed["area_um2"])
     # Default clock: the largest size just meets timing at the nominal supply.
     assert table["clock_ns"].iloc[0] == pytest.approx(proposed.loc[proposed["area_um2"].idxmax(), "delay_ns"])
@@ -82,3 +83,25 @@ def test_unknown_voltage_and_bad_csv_are_clear_errors(errtable_run, tmp_path, ca
     broken.write_text("kind,corner\nproposed,tt_025C_1v80\n")
     code = main(["errtable", "--characterization", str(broken), "--fo4", str(fo4), "--out", str(tmp_path / "y")])
     assert code == 1 and "missing column(s) target_ps, area_um2, delay_ns" in capsys.readouterr().err
+
+
+def test_voltage_scaling_table_compares_models_with_sta_corners(errtable_run):
+    from eda.fo4_table import load_fo4_table
+    from eda.scaling import scaling_markdown, voltage_scaling_table
+
+    characterized, fo4, _ = errtable_run
+    table = voltage_scaling_table(pd.read_csv(characterized / "characterization.csv"), load_fo4_table(fo4), "tt_025C_1v80")
+    assert len(table) == 2 * 2 * 2  # kinds x targets x corners
+    slow, fast = table[table["corner"] == "ss_n40C_1v40"], table[table["corner"] == "ff_100C_1v95"]
+    assert (slow["delay_ratio_sta"] > 1.5).all() and (fast["delay_ratio_sta"] < 1).all()
+    # FO4 model at 1.4 V: 147 / 83 from the table; 1.95 V is outside it and left blank.
+    assert slow["delay_ratio_fo4_model"].to_numpy() == pytest.approx(147 / 83)
+    assert fast["delay_ratio_fo4_model"].isna().all()
+    assert slow["dynamic_power_v2_rule_w"].to_numpy() == pytest.approx(slow["dynamic_power_nominal_w"].to_numpy() * (1.4 / 1.8) ** 2)
+    assert (slow["dynamic_power_sta_w"] < slow["dynamic_power_nominal_w"]).all()
+    assert (fast["dynamic_power_sta_w"] > fast["dynamic_power_nominal_w"]).all()
+    # Leakage is hotter at the fast corner (100 C) by orders of magnitude.
+    assert (fast["leakage_sta_w"] > 100 * fast["leakage_nominal_w"]).all()
+    markdown = scaling_markdown(table, str(fo4))
+    assert "process ss (FO4 model: tt); -40 C (FO4 model: 25 C)" in markdown
+    assert "n/a (outside FO4 table)" in markdown
