@@ -271,6 +271,15 @@ def platforms(ctx, platform_name):
         click.echo(f"  {corner.name}{mark}: {corner.process}, {corner.vdd} V, {corner.temp_c} C: {', '.join(map(str, corner.libs))}")
 
 
+def _register_commands() -> None:
+    from .array import array_command
+
+    cli.add_command(array_command)
+
+
+_register_commands()
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="eda", standalone_mode=False)
