@@ -69,6 +69,8 @@ def render_mac(params: MacParams) -> str:
     return template.render(
         module=params.module,
         razor_module="razor_ff",
+        # Thundervolt hands the shadow value to the next MAC, so it must hold it for a period.
+        shadow_flop=params.kind == "thundervolt",
         prod_bits=params.prod_bits,
         **params.as_dict(),
     )

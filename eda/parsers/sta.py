@@ -44,7 +44,8 @@ class ActivityTrace:
     assigns found_reg_without_activity_ with '=' where later versions use '|=').
     When that fails no register output is enqueued, everything behind the first
     register stage keeps the default input activity, and power is under-reported
-    (Thundervolt's Razor error latch triggers it). `propagated` is False then.
+    (the earlier Thundervolt design with a shadow latch triggered it). `propagated`
+    is False then.
     """
 
     seeds: int
