@@ -273,8 +273,10 @@ def platforms(ctx, platform_name):
 
 def _register_commands() -> None:
     from .array import array_command
+    from .sizer_io import size_command
 
     cli.add_command(array_command)
+    cli.add_command(size_command)
 
 
 _register_commands()

@@ -1,0 +1,295 @@
+"""Inputs and outputs of the heterogeneous MAC sizer (eda/sizer.py) and the `eda size` command.
+
+Reads an error-probability table (one row per MAC size and supply voltage) and a
+sensitivity map; writes the sizing map (CSV and .npy), a JSON and markdown summary, the
+size histogram (paper Fig. 12(b)) and a grey-scale picture of the map (Fig. 12(c)).
+Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+import numpy as np
+
+from .errors import EdaError
+from .fsutil import atomic_write_text
+from .sizer import SizingResult, expected_degradation, iso_area_budget, size_dp, size_fast
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+ERRTABLE_COLUMNS = ["area_um2", "delay_ns", "vdd", "clock_ns", "p_error"]
+VDD_TOLERANCE = 1e-6
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def load_error_table(path: Path, vdd: float | None = None, clock_ns: float | None = None) -> pd.DataFrame:
+    """The sizes at one supply voltage (and clock): rows sorted by area, index = size index."""
+    import pandas as pd  # here, not at import: keeps `eda --help` quick once registered
+    path = Path(path)
+    if not path.is_file():
+        raise EdaError(f"error-probability table {path} does not exist")
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise EdaError(f"cannot read the error-probability table {path}: {exc}") from exc
+    missing = [c for c in ERRTABLE_COLUMNS if c not in table.columns]
+    if missing:
+        raise EdaError(f"{path} lacks the column(s) {', '.join(missing)}; expected {', '.join(ERRTABLE_COLUMNS)}")
+    for column in ERRTABLE_COLUMNS:
+        table[column] = pd.to_numeric(table[column], errors="coerce")
+    vdds = sorted(table["vdd"].dropna().unique())
+    if vdd is None:
+        if len(vdds) != 1:
+            raise EdaError(f"{path} holds several supply voltages ({', '.join(f'{v:g}' for v in vdds)} V): choose one with --vdd")
+        vdd = vdds[0]
+    rows = table[np.isclose(table["vdd"], vdd, rtol=0, atol=VDD_TOLERANCE)]
+    if rows.empty:
+        raise EdaError(f"{path} has no rows at {vdd:g} V; it has {', '.join(f'{v:g}' for v in vdds)} V")
+    clocks = sorted(rows["clock_ns"].dropna().unique())
+    if clock_ns is not None:
+        rows = rows[np.isclose(rows["clock_ns"], clock_ns, rtol=0, atol=1e-9)]
+        if rows.empty:
+            raise EdaError(f"{path} has no rows at {vdd:g} V with clock {clock_ns:g} ns; clocks: {', '.join(f'{c:g}' for c in clocks)} ns")
+    elif len(clocks) > 1:
+        raise EdaError(f"{path} has several clock periods at {vdd:g} V ({', '.join(f'{c:g}' for c in clocks)} ns): choose one with --clock-ns")
+    bad = rows[ERRTABLE_COLUMNS].isna().any(axis=1)
+    if bad.any():
+        raise EdaError(f"{path}: {int(bad.sum())} row(s) at {vdd:g} V have empty or non-numeric values in {', '.join(ERRTABLE_COLUMNS)}")
+    rows = rows.rename(columns={"size_index": "source_size_index"})
+    keep = ERRTABLE_COLUMNS + [c for c in ("source_size_index", "kind", "target_ps") if c in rows.columns]
+    return rows[keep].sort_values("area_um2", kind="stable").reset_index(drop=True)
+
+
+def load_sensitivity(path: Path) -> np.ndarray:
+    """An M x N sensitivity map from .npy or .csv (comma-separated numbers, no header)."""
+    path = Path(path)
+    if not path.is_file():
+        raise EdaError(f"sensitivity map {path} does not exist")
+    try:
+        if path.suffix == ".npy":
+            data = np.load(path, allow_pickle=False)
+        elif path.suffix in (".csv", ".txt"):
+            data = np.loadtxt(path, delimiter=",", ndmin=2)
+        else:
+            raise EdaError(f"sensitivity map {path}: use a .npy or .csv file")
+    except ValueError as exc:
+        raise EdaError(f"cannot read the sensitivity map {path}: {exc}") from exc
+    data = np.asarray(data, dtype=float) if data.dtype.kind in "biuf" else None
+    if data is None:
+        raise EdaError(f"sensitivity map {path} is not numeric")
+    if data.ndim == 1:
+        data = data[None, :]
+    if data.ndim != 2:
+        raise EdaError(f"sensitivity map {path} has shape {data.shape}; expected M x N")
+    return data
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def size_histogram(result: SizingResult, n_sizes: int) -> np.ndarray:
+    return np.bincount(result.size_index.ravel(), minlength=n_sizes)
+
+
+def summary_dict(result: SizingResult, sizes: pd.DataFrame, sensitivity: np.ndarray | None = None,
+                 iso_index: int | None = None) -> dict:
+    counts = size_histogram(result, len(sizes))
+    summary = {
+        "solver": result.solver,
+        "seconds": result.seconds,
+        "array_shape": list(result.size_index.shape),
+        "n_macs": int(result.size_index.size),
+        "objective": result.objective,
+        "lower_bound": result.lower_bound,
+        "gap": result.gap,
+        "proven_optimal": result.proven_optimal,
+        "lp_bound": None if math.isnan(result.lp_bound) else result.lp_bound,
+        "core_macs": result.core_macs,
+        "budget_um2": result.budget_um2,
+        "total_area_um2": result.total_area_um2,
+        "area_quantum_um2": result.area_quantum_um2,
+        "vdd": float(sizes["vdd"].iloc[0]),
+        "clock_ns": float(sizes["clock_ns"].iloc[0]),
+        "sizes": [
+            {"size_index": k, "area_um2": float(row.area_um2), "delay_ns": float(row.delay_ns),
+             "p_error": float(row.p_error), "count": int(counts[k])}
+            for k, row in enumerate(sizes.itertuples())
+        ],
+    }
+    if iso_index is not None and sensitivity is not None:
+        iso_objective = expected_degradation(sensitivity, sizes["p_error"].to_numpy(), np.full(sensitivity.size, iso_index))
+        summary["iso_area"] = {
+            "size_index": iso_index,
+            "area_um2": float(sizes["area_um2"].iloc[iso_index]),
+            "objective_identical_macs": iso_objective,
+            "objective_ratio": result.objective / iso_objective if iso_objective > 0 else None,
+        }
+    return summary
+
+
+def summary_markdown(summary: dict) -> str:
+    status = "proven optimal" if summary["proven_optimal"] else f"certified gap {summary['gap']:.4g}"
+    lines = [
+        "# Heterogeneous MAC sizing",
+        "",
+        f"{summary['array_shape'][0]} x {summary['array_shape'][1]} MACs at {summary['vdd']:g} V, clock {summary['clock_ns']:g} ns; "
+        f"solver `{summary['solver']}` ({status}, {summary['seconds']:.2f} s).",
+        "",
+        f"- expected accuracy degradation sum_i s_i f(a_i) (eq. 10): {summary['objective']:.10g}",
+        f"- certified lower bound: {summary['lower_bound']:.10g} (gap {summary['gap']:.3g})",
+        f"- total area: {summary['total_area_um2']:.2f} um^2 of a budget of {summary['budget_um2']:.2f} um^2 "
+        f"(area grid {summary['area_quantum_um2']:g} um^2)",
+    ]
+    if "iso_area" in summary:
+        iso = summary["iso_area"]
+        ratio = "n/a" if iso["objective_ratio"] is None else f"{iso['objective_ratio']:.4g}"
+        lines.append(f"- identical MACs of size {iso['size_index']} ({iso['area_um2']:.2f} um^2, same area): "
+                     f"{iso['objective_identical_macs']:.10g}; heterogeneous / identical = {ratio}")
+    lines += ["", "| size | area (um^2) | delay (ns) | p_error | MACs |", "|---:|---:|---:|---:|---:|"]
+    for row in summary["sizes"]:
+        lines.append(f"| {row['size_index']} | {row['area_um2']:.2f} | {row['delay_ns']:.3f} | {row['p_error']:.3e} | {row['count']} |")
+    return "\n".join(lines) + "\n"
+
+
+def _save_figure(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    plt.close(fig)
+    _atomic_write_bytes(path, buffer.getvalue())
+
+
+def plot_histogram(result: SizingResult, sizes: pd.DataFrame, path: Path) -> None:
+    """MACs per size (paper Fig. 12(b))."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = size_histogram(result, len(sizes))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.bar(np.arange(len(sizes)), counts, color="0.35")
+    ax.set_xticks(np.arange(len(sizes)), [f"{a:.0f}" for a in sizes["area_um2"]], rotation=60, fontsize=7)
+    ax.set_xlabel("MAC area (um$^2$)")
+    ax.set_ylabel("number of MACs")
+    ax.set_title(f"MAC sizes, {result.size_index.shape[0]} x {result.size_index.shape[1]} array "
+                 f"({result.solver}, budget {result.budget_um2:.4g} um$^2$)", fontsize=9)
+    fig.tight_layout()
+    _save_figure(fig, path)
+
+
+def plot_size_map(result: SizingResult, sizes: pd.DataFrame, path: Path) -> None:
+    """Grey-scale map of MAC areas over the array: darkest = largest, white = smallest (Fig. 12(c))."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    areas = sizes["area_um2"].to_numpy()[result.size_index]
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    # Fixed scale over all sizes, so maps of different runs compare by eye.
+    image = ax.imshow(areas, cmap="Greys", vmin=float(sizes["area_um2"].min()), vmax=float(sizes["area_um2"].max()),
+                      interpolation="nearest")
+    ax.set_xlabel("column")
+    ax.set_ylabel("row")
+    ax.set_title("MAC area over the array", fontsize=9)
+    fig.colorbar(image, ax=ax, label="MAC area (um$^2$)", shrink=0.8)
+    fig.tight_layout()
+    _save_figure(fig, path)
+
+
+def write_sizing_outputs(result: SizingResult, sizes: pd.DataFrame, out_dir: Path, *,
+                         sensitivity: np.ndarray | None = None, iso_index: int | None = None,
+                         command: list[str] | None = None) -> dict[str, Path]:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    outputs = {
+        "map_csv": out_dir / "size_map.csv",
+        "map_npy": out_dir / "size_map.npy",
+        "sizes_csv": out_dir / "sizes.csv",
+        "summary_json": out_dir / "sizing_summary.json",
+        "summary_md": out_dir / "sizing_summary.md",
+        "histogram_png": out_dir / "size_histogram.png",
+        "map_png": out_dir / "size_map.png",
+    }
+    text = io.StringIO()
+    np.savetxt(text, result.size_index, fmt="%d", delimiter=",")
+    atomic_write_text(outputs["map_csv"], text.getvalue())
+    buffer = io.BytesIO()
+    np.save(buffer, result.size_index)
+    _atomic_write_bytes(outputs["map_npy"], buffer.getvalue())
+    listing = sizes.copy()
+    listing.insert(0, "size_index", np.arange(len(sizes)))
+    listing["count"] = size_histogram(result, len(sizes))
+    atomic_write_text(outputs["sizes_csv"], listing.to_csv(index=False))
+    summary = summary_dict(result, sizes, sensitivity, iso_index)
+    summary["command"] = command
+    summary["outputs"] = {name: p.name for name, p in outputs.items()}
+    atomic_write_text(outputs["summary_json"], json.dumps(summary, indent=1))
+    atomic_write_text(outputs["summary_md"], summary_markdown(summary))
+    plot_histogram(result, sizes, outputs["histogram_png"])
+    plot_size_map(result, sizes, outputs["map_png"])
+    return outputs
+
+
+# --------------------------------------------------------------------------- command
+
+
+@click.command("size")
+@click.option("--errtable", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="error-probability CSV: area_um2, delay_ns, vdd, clock_ns, p_error (one row per size and voltage)")
+@click.option("--vdd", type=float, default=None, help="supply voltage whose rows to use (needed if the table has several)")
+@click.option("--clock-ns", type=float, default=None, help="clock period whose rows to use (needed if several at --vdd)")
+@click.option("--sensitivity", "sensitivity_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="M x N sensitivity map (.npy, or .csv without header)")
+@click.option("--budget-um2", type=float, default=None, help="area budget of the whole array in um^2")
+@click.option("--iso-size", type=int, default=None,
+              help="iso-area budget: M x N MACs of this size index (sizes sorted by area, from 0)")
+@click.option("--solver", type=click.Choice(["fast", "dp"]), default="fast", show_default=True,
+              help="fast: exact LP + core DP; dp: the paper's Alg. 2 (small arrays only)")
+@click.option("--area-quantum-um2", type=float, default=None,
+              help="area grid for both solvers (default: coarsest of 1, 0.1, ..., 0.0001 um^2 that keeps every area exact)")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="output folder")
+def size_command(errtable, vdd, clock_ns, sensitivity_path, budget_um2, iso_size, solver, area_quantum_um2, out_dir):
+    """Choose one size per MAC to minimize sum s_i f(a_i) within an area budget (paper eq. 10, Alg. 2)."""
+    if (budget_um2 is None) == (iso_size is None):
+        raise click.UsageError("give exactly one of --budget-um2 and --iso-size")
+    sizes = load_error_table(errtable, vdd, clock_ns)
+    sensitivity = load_sensitivity(sensitivity_path)
+    if iso_size is not None:
+        if not 0 <= iso_size < len(sizes):
+            raise EdaError(f"--iso-size {iso_size} is not a size index: the table has sizes 0..{len(sizes) - 1} at this voltage")
+        budget_um2 = iso_area_budget(sensitivity.size, float(sizes["area_um2"].iloc[iso_size]))
+    solve = size_fast if solver == "fast" else size_dp
+    result = solve(sensitivity, sizes["area_um2"].to_numpy(), sizes["p_error"].to_numpy(), budget_um2,
+                   area_quantum_um2=area_quantum_um2)
+    outputs = write_sizing_outputs(result, sizes, out_dir, sensitivity=sensitivity, iso_index=iso_size, command=sys.argv)
+    status = "optimal" if result.proven_optimal else f"gap {result.gap:.3g}"
+    click.echo(f"sized {sensitivity.shape[0]}x{sensitivity.shape[1]} MACs ({solver}, {status}, {result.seconds:.2f} s): "
+               f"objective {result.objective:.6g}, area {result.total_area_um2:.2f} of {result.budget_um2:.2f} um^2; "
+               f"wrote {outputs['summary_md']}")
