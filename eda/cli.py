@@ -123,12 +123,21 @@ def verify(kinds, a_bits, w_bits, acc_bits, razor_bits, n_vectors, seed, error_r
 @click.option("-j", "--jobs", default=0, show_default=True, help="parallel runs (0: one per core)")
 @click.option("--timeout", "timeout_s", default=600.0, show_default=True, help="seconds per tool run")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="output folder")
+@click.option("--backend", type=click.Choice(["embedded", "orfs"]), default="embedded", show_default=True,
+              help="embedded: Yosys + OpenSTA; orfs: OpenROAD-flow-scripts place and route in $FLOW_HOME")
+@click.option("--flow-home", type=click.Path(file_okay=False, path_type=Path), default=None, help="ORFS flow/ folder (default: $FLOW_HOME)")
+@click.option("--core-utilization", default=40.0, show_default=True, help="ORFS CORE_UTILIZATION (%)")
+@click.option("--place-density", default=0.60, show_default=True, help="ORFS PLACE_DENSITY")
+@click.option("--orfs-var", "orfs_vars", multiple=True, metavar="KEY=VALUE", help="extra ORFS config.mk variable (repeatable)")
 @click.pass_context
 def characterize(ctx, platform_name, kinds, verilog, top, clock, register_io, a_bits, w_bits, acc_bits, razor_bits,
-                 targets, corners, clock_period_ns, activity, jobs, timeout_s, out_dir):
+                 targets, corners, clock_period_ns, activity, jobs, timeout_s, out_dir, backend, flow_home, core_utilization,
+                 place_density, orfs_vars):
     """Synthesize at each delay target, then time and power each netlist with OpenSTA.
 
     Writes OUT/characterization.csv, OUT/manifest.json and OUT/runs/<variant>/ (scripts and logs).
+    With --backend orfs, each target is an ORFS run (FLOW_VARIANT D<ps>, clock = target) and
+    OUT/ holds designs/ (config.mk, constraint-D<ps>.sdc), orfs/ (ORFS's WORK_HOME) and the table.
     """
     from .characterize import characterize as run_characterize, write_outputs
     from .designs import mac_design, user_design
@@ -149,6 +158,21 @@ def characterize(ctx, platform_name, kinds, verilog, top, clock, register_io, a_
     from .characterize import Variant
 
     variants = [Variant(d, t) for d in designs for t in target_list]
+    if backend == "orfs":
+        from .orfs.characterize import characterize_with_orfs
+        from .orfs.design import OrfsSettings
+
+        extra = {}
+        for item in orfs_vars:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--orfs-var")
+            extra[key.strip()] = value
+        orfs_settings = OrfsSettings(core_utilization_pct=core_utilization, place_density=place_density, extra_variables=extra)
+        table = characterize_with_orfs(variants, platform, out_dir, orfs_settings, flow_home=flow_home, parallel=jobs,
+                                       timeout_s=timeout_s)
+        click.echo(f"wrote {out_dir / 'characterization.csv'} ({len(table)} rows from ORFS)")
+        return
     result = run_characterize(variants, platform, settings, cache_dir_from(ctx), corners=list(corners) or None,
                               jobs=jobs, timeout_s=timeout_s)
     csv_path = write_outputs(result, out_dir, platform, settings, sys.argv)

@@ -33,3 +33,14 @@ def liberty_seed(tmp_path_factory, platforms_root) -> Path:
     platform = load_platform("sky130hd", platforms_root)
     prepare_liberty(platform.nominal.libs[0], platform.dont_use, seed)
     return seed / "liberty"
+
+
+@pytest.fixture(scope="session")
+def orfs_fixtures() -> Path:
+    """Real OpenROAD-flow-scripts outputs: $EDA_FIXTURES_DIR/orfs, else <EDA_PLATFORMS_DIR>/../fixtures/orfs."""
+    value = os.environ.get("EDA_FIXTURES_DIR")
+    folder = Path(value) / "orfs" if value else platforms_dir().parent / "fixtures" / "orfs"
+    if not folder.is_dir():
+        pytest.fail(f"ORFS fixture folder {folder} not found: set EDA_FIXTURES_DIR to the folder holding orfs/ "
+                    "(../shared/fixtures)")
+    return folder
