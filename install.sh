@@ -10,6 +10,8 @@ command -v yosys >/dev/null || need+=(yosys)
 command -v sta >/dev/null || need+=(opensta)
 command -v iverilog >/dev/null || need+=(iverilog)
 command -v ngspice >/dev/null || need+=(ngspice)
+# qflow: the place-and-route backend (`eda layout`) with the osu018 library it ships.
+{ command -v qflow >/dev/null && [ -d /usr/share/qflow/tech/osu018 ]; } || need+=(qflow qflow-tech-osu018)
 if [ ${#need[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     echo "installing Debian packages: ${need[*]}" >&2

@@ -136,7 +136,9 @@ def _mark_dont_use(text: str, patterns: tuple[str, ...], notes: list[str]) -> st
 
 
 def _library_units(text: str, path: Path) -> dict:
-    header = text[: text.find("cell") if "cell" in text else 20000]
+    # The header ends at the first cell group; a library may have "cell" in its name (osu018_stdcells).
+    first_cell = re.search(r"\bcell\s*\(", text)
+    header = text[: first_cell.start() if first_cell else 20000]
     units = {key: (m.group(1) if (m := rx.search(header)) else None) for key, rx in _UNIT.items()}
     cap = _CAP_UNIT.search(header)
     if cap is None or cap.group(2).lower() not in _CAP_SCALE_TO_FF:
