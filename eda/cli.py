@@ -297,11 +297,15 @@ def platforms(ctx, platform_name):
 
 def _register_commands() -> None:
     from .array import array_command
+    from .fo4 import fo4_command
+    from .nn.cli import sensitivity_command
     from .qflow.cli import qflow_command
     from .sizer_io import size_command
 
     cli.add_command(array_command)
+    cli.add_command(fo4_command)
     cli.add_command(qflow_command)
+    cli.add_command(sensitivity_command)
     cli.add_command(size_command)
 
 
