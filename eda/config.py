@@ -42,6 +42,12 @@ VARIABLES = [
     Variable("characterize.shadow_delay_fraction", (int, float), 0.25, "Razor shadow clock delay", "clock periods"),
     Variable("characterize.jobs", int, 0, "parallel runs (0: one per core)"),
     Variable("characterize.timeout_s", (int, float), 600.0, "per tool run", "s"),
+    Variable("errors.vdds", list, [], "supply voltages of the error tables (empty: every FO4 table voltage)", "V"),
+    Variable("errors.clock_ns", (int, float), 0.0, "clock of the error tables (0: the largest size's nominal delay)", "ns"),
+    Variable("errors.propagation_p", (int, float), 0.5, "p of eq. 7: probability a transition propagates one more stage"),
+    Variable("errors.critical_paths", int, 16, "N of eq. 8: critical paths per MAC"),
+    Variable("errors.process_samples", int, 10_000, "Monte Carlo samples of eq. 9"),
+    Variable("errors.seed", int, 1, "seed of the process-variation samples"),
 ]
 
 
@@ -91,6 +97,16 @@ def load_config(path: Path | None = None) -> dict[str, Any]:
     for key in ("characterize.clock_period_ns", "characterize.timeout_s"):
         if key in config and config[key] <= 0:
             problems.append(f"{key} must be > 0, got {config[key]!r}")
+    if "errors.propagation_p" in config and not 0 <= config["errors.propagation_p"] < 1:
+        problems.append("errors.propagation_p must be in [0, 1)")
+    for key in ("errors.critical_paths", "errors.process_samples"):
+        if key in config and config[key] < 1:
+            problems.append(f"{key} must be >= 1, got {config[key]!r}")
+    if "errors.clock_ns" in config and config["errors.clock_ns"] < 0:
+        problems.append("errors.clock_ns must be >= 0 (0: automatic)")
+    for vdd in config.get("errors.vdds", []):
+        if isinstance(vdd, bool) or not isinstance(vdd, (int, float)) or vdd <= 0:
+            problems.append(f"errors.vdds: every voltage must be a positive number (V), got {vdd!r}")
     if "characterize.input_activity" in config and not 0 <= config["characterize.input_activity"] <= 2:
         problems.append("characterize.input_activity must be between 0 and 2 toggles per cycle")
     if problems:

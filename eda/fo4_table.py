@@ -20,29 +20,9 @@ def platform_fo4_table(platform_name: str) -> Path:
     return path
 
 
-FO4_TABLE_COLUMNS = ("vdd", "fo4_mean_ps", "fo4_sigma_ps")
-
 
 def load_fo4_table(path: Path):
-    """An FO4 table (vdd, fo4_mean_ps, fo4_sigma_ps, ...), checked row by row."""
-    import pandas as pd
+    """The checked FO4 table (see eda.fo4.load_fo4_table)."""
+    from .fo4 import load_fo4_table as load
 
-    try:
-        table = pd.read_csv(path)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise EdaError(f"{path}: cannot read the FO4 table: {exc}") from None
-    missing = [c for c in FO4_TABLE_COLUMNS if c not in table.columns]
-    if missing:
-        raise EdaError(f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(FO4_TABLE_COLUMNS)} (the output of `eda fo4`)")
-    for column in FO4_TABLE_COLUMNS:
-        values = pd.to_numeric(table[column], errors="coerce")
-        bad = values.isna() | (values < 0) | ((values == 0) & (column != "fo4_sigma_ps"))
-        if bad.any():
-            index = int(bad.idxmax())
-            raise EdaError(f"{path}, line {index + 2}: {column} = {table.loc[index, column]!r}; expected a positive number")
-        table[column] = values
-    duplicated = table["vdd"].round(6).duplicated()
-    if duplicated.any():
-        index = int(duplicated.idxmax())
-        raise EdaError(f"{path}, line {index + 2}: vdd {table.loc[index, 'vdd']:g} V appears twice")
-    return table.sort_values("vdd", ascending=False).reset_index(drop=True)
+    return load(path)
