@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -98,7 +99,8 @@ def write_error_table(table: pd.DataFrame, out_dir: Path, settings: ErrorModelSe
     plot_error_probability(table, "p_error", f"{kind}: eqs. 7-9 (with process variation), clock {clock:.3g} ns", outputs["plot"])
     plot_error_probability(table, "p_error_input_only", f"{kind}: eqs. 7-8 (input-dependent only), clock {clock:.3g} ns",
                            outputs["plot_input_only"])
-    atomic_write_text(outputs["markdown"], error_table_markdown(table, settings, {k: str(v) for k, v in inputs.items()}))
+    relative = {name: os.path.relpath(path, out_dir) for name, path in inputs.items()}
+    atomic_write_text(outputs["markdown"], error_table_markdown(table, settings, relative))
     columns = ["kind", "size_index", "target_ps", "area_um2", "delay_ns", "vdd", "clock_ns", "p_error", "p_error_input_only",
                "path_stages", "clock_stages", "fo4_mean_ps", "fo4_sigma_ps", "fo4_interpolated"]
     atomic_write_text(outputs["csv"], table[[c for c in columns if c in table.columns]].to_csv(index=False))
@@ -136,7 +138,8 @@ def write_bit_errors(size_row: pd.Series, run_root: Path, corner: str, params, f
     wide = table.pivot_table(index=["group", "bit"], columns="vdd", values="p_error")
     wide = wide[sorted(wide.columns, reverse=True)]
     lines = [f"# Per-bit timing-error probability: {title}", "",
-             f"Bit delays from `{endpoints_csv}` (period minus slack); registers traced through `{netlist}`.", "",
+             f"Bit delays from `{os.path.relpath(endpoints_csv, out_dir)}` (period minus slack); registers traced through "
+             f"`{os.path.relpath(netlist, out_dir)}` (paths relative to this file's folder).", "",
              "| bit | delay (ns) | " + " | ".join(f"{v:.2f} V" for v in wide.columns) + " |",
              "|---|---:|" + "---:|" * len(wide.columns)]
     bit_delay = delays.set_index(["group", "bit"])["delay_ns"]
