@@ -23,6 +23,7 @@ import pandas as pd
 from .errmodel import standard_normal_samples, timing_error_probability_with_variation
 from .errors import EdaError
 from .errtable import ErrorModelSettings, nominal_inverter_delay_ns, stage_statistics
+from .fsutil import save_figure
 from .rtl import MacParams
 
 OUTPUT_PINS = ("Q",)
@@ -143,7 +144,4 @@ def plot_bit_heatmap(table: pd.DataFrame, title: str, path: Path) -> None:
     ax.set_title(title, fontsize=9)
     fig.colorbar(image, ax=ax, label=f"log10 p_error (floor {floor:g})")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)

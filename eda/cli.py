@@ -34,7 +34,8 @@ def parse_targets(text: str) -> list[int]:
 
 
 def cache_dir_from(ctx: click.Context) -> Path:
-    given = ctx.obj.get("cache_dir") or os.environ.get("VOLTSCALE_CACHE")
+    # ctx.obj is None when a subcommand runs on its own (click's CliRunner in tests).
+    given = (ctx.obj or {}).get("cache_dir") or os.environ.get("VOLTSCALE_CACHE")
     if given:
         return Path(given).resolve()
     return (Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "voltscale").resolve()
@@ -237,9 +238,10 @@ def errtable(characterization_csv, fo4_csv, kind, corner, vdd_text, clock_ns, pr
     Writes OUT/error_probability.csv (one row per size and voltage), error_probability.md
     (sizes down, voltages across) and the plots of error probability against area.
     """
-    from .errtable import ErrorModelSettings, default_clock_ns, error_probability_table, mac_sizes
-    from .errtable_report import write_error_table
-    from .fo4_table import load_fo4_table, platform_fo4_table
+    from .errtable import ErrorModelSettings
+    from .errtable_report import write_kind_errors
+    from .fo4 import load_fo4_table
+    from .fo4_table import platform_fo4_table
 
     characterization = _read_csv(characterization_csv)
     platform_name = str(characterization["platform"].iloc[0]) if "platform" in characterization.columns else "sky130hd"
@@ -247,28 +249,17 @@ def errtable(characterization_csv, fo4_csv, kind, corner, vdd_text, clock_ns, pr
         from .platforms import platform_config
 
         corner = platform_config(platform_name)[0]["nominal_corner"]
-    sizes = mac_sizes(characterization, kind, corner, source=str(characterization_csv))
-    nominal_vdd = float(characterization.loc[characterization["corner"] == corner, "vdd"].iloc[0])
     fo4_csv = fo4_csv or platform_fo4_table(platform_name)
-    fo4 = load_fo4_table(fo4_csv)
-    settings = ErrorModelSettings(propagation_p, critical_paths, samples, seed)
-    clock = clock_ns or default_clock_ns(sizes)
-    table = error_probability_table(sizes, fo4, nominal_vdd, clock, parse_voltages(vdd_text) if vdd_text else None, settings)
-    outputs = write_error_table(table, out_dir, settings, {"characterization": characterization_csv, "fo4": fo4_csv}, sys.argv)
-    click.echo(f"wrote {outputs['csv']} ({len(sizes)} sizes x {table['vdd'].nunique()} voltages, clock {clock:.4g} ns)")
-    from dataclasses import replace
-
-    from .errtable_report import write_bit_errors
-
-    largest = sizes.loc[sizes["area_um2"].idxmax()]
-    params = MacParams(kind)
-    bits = write_bit_errors(largest, characterization_csv.parent, corner, params, fo4, nominal_vdd, clock,
-                            parse_voltages(vdd_text) if vdd_text else None, replace(settings, critical_paths=1), out_dir)
-    if bits is None:
+    result = write_kind_errors(characterization, characterization_csv, MacParams(kind), corner, load_fo4_table(fo4_csv),
+                               fo4_csv, clock_ns, parse_voltages(vdd_text) if vdd_text else None,
+                               ErrorModelSettings(propagation_p, critical_paths, samples, seed), out_dir, sys.argv)
+    click.echo(f"wrote {result.table['csv']} ({len(result.sizes)} sizes x {result.voltages} voltages, clock {result.clock_ns:.4g} ns)")
+    if result.bits is None:
+        largest = result.sizes.loc[result.sizes["area_um2"].idxmax()]
         click.echo(f"no per-bit table: the run folder {characterization_csv.parent / largest['run_dir']} is not there "
                    "(it is written beside characterization.csv by `eda characterize`)", err=True)
     else:
-        click.echo(f"wrote {bits['csv']} and {bits['heatmap']}")
+        click.echo(f"wrote {result.bits['csv']} and {result.bits['heatmap']}")
 
 
 def _read_csv(path: Path):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 
-from .errtable import ErrorModelSettings, wide_table
-from .fsutil import atomic_write_text, sha256_file
+from .errors import EdaError
+from .errtable import ErrorModelSettings, default_clock_ns, error_probability_table, mac_sizes, wide_table
+from .fsutil import atomic_write_text, save_figure, sha256_file
 
 CSV_NAME = "error_probability.csv"
 
@@ -79,10 +81,7 @@ def plot_error_probability(table: pd.DataFrame, value: str, title: str, path: Pa
     if shown:
         ax.legend(fontsize=7, ncol=2, title="VDD", title_fontsize=7)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def write_error_table(table: pd.DataFrame, out_dir: Path, settings: ErrorModelSettings, inputs: dict[str, Path],
@@ -147,3 +146,29 @@ def write_bit_errors(size_row: pd.Series, run_root: Path, corner: str, params, f
         lines.append(f"| {group}[{bit}] | {bit_delay[(group, bit)]:.3f} | " + " | ".join(format_probability(x) for x in row) + " |")
     atomic_write_text(outputs["markdown"], "\n".join(lines) + "\n")
     return outputs
+
+
+@dataclass(frozen=True)
+class KindErrorOutputs:
+    sizes: pd.DataFrame
+    clock_ns: float
+    voltages: int
+    table: dict[str, Path]
+    bits: dict[str, Path] | None  # None when the run folders are not beside the characterization
+
+
+def write_kind_errors(characterization: pd.DataFrame, csv_path: Path, params, corner: str, fo4: pd.DataFrame, fo4_path: Path, clock_ns: float | None, vdds: list[float] | None,
+                      settings: ErrorModelSettings, out_dir: Path, command: list[str]) -> KindErrorOutputs:
+    """The error table of one MAC kind's sizes and the per-bit table of its largest size.
+
+    The clock defaults to the largest size's delay; per-bit probabilities use one path per bit."""
+    sizes = mac_sizes(characterization, params.kind, corner, source=str(csv_path))
+    if "vdd" not in sizes.columns:
+        raise EdaError(f"{csv_path}: no vdd column; the supply of corner {corner} is needed for the stage count")
+    nominal_vdd = float(sizes["vdd"].iloc[0])
+    clock = clock_ns or default_clock_ns(sizes)
+    table = error_probability_table(sizes, fo4, nominal_vdd, clock, vdds, settings)
+    outputs = write_error_table(table, out_dir, settings, {"characterization": csv_path, "fo4": fo4_path}, command)
+    bits = write_bit_errors(sizes.loc[sizes["area_um2"].idxmax()], csv_path.parent, corner, params, fo4, nominal_vdd, clock,
+                            vdds, replace(settings, critical_paths=1), out_dir)
+    return KindErrorOutputs(sizes, clock, table["vdd"].nunique(), outputs, bits)

@@ -11,10 +11,8 @@ import csv
 import io
 import json
 import math
-import os
 import platform as host
 import signal
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,7 +22,7 @@ import pandas as pd
 
 from . import __version__
 from .errors import EdaError
-from .fsutil import atomic_write_text
+from .fsutil import atomic_write_text, save_figure
 from .spice.fo4_deck import INVERTER, MISMATCH_SECTION, VDD_RANGE_V
 from .spice.fo4_run import SAMPLES_COLUMNS, TABLE_COLUMNS, Fo4Result, characterize_fo4, fo4_table
 
@@ -149,19 +147,7 @@ def plot_fo4_distributions(samples: pd.DataFrame, path: Path | str, chain_stages
     ax_chain.set_title(f"N(T mu, T sigma^2), T = {chain_stages} (as Fig. 6 of Shin et al. 2019)", fontsize=9)
     ax_chain.legend(fontsize=7, ncol=2, title="VDD", title_fontsize=8)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format=path.suffix.lstrip(".") or "png", dpi=130)
-    plt.close(fig)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(buffer.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return save_figure(fig, path, dpi=130)
 
 
 def table_csv_text(table: pd.DataFrame) -> str:

@@ -18,11 +18,3 @@ def platform_fo4_table(platform_name: str) -> Path:
     if not path.is_file():
         raise EdaError(f"{config_path}: fo4_table {name!r} does not exist ({path}); regenerate it with `eda fo4`")
     return path
-
-
-
-def load_fo4_table(path: Path):
-    """The checked FO4 table (see eda.fo4.load_fo4_table)."""
-    from .fo4 import load_fo4_table as load
-
-    return load(path)

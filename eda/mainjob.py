@@ -45,11 +45,10 @@ def run_main_job(config_path: Path | None, out_dir: Path | None, jobs: int | Non
 
 def write_voltage_outputs(table, csv_path: Path, out: Path, platform, config: dict) -> None:
     """FO4 table, delay/power at the other corners, and the error-probability tables per kind."""
-    from dataclasses import replace
-
-    from .errtable import ErrorModelSettings, default_clock_ns, error_probability_table, mac_sizes
-    from .errtable_report import write_bit_errors, write_error_table
-    from .fo4_table import load_fo4_table, platform_fo4_table
+    from .errtable import ErrorModelSettings
+    from .errtable_report import write_kind_errors
+    from .fo4 import load_fo4_table
+    from .fo4_table import platform_fo4_table
     from .scaling import scaling_markdown, voltage_scaling_table
 
     fo4_path = platform_fo4_table(platform.name)
@@ -68,16 +67,10 @@ def write_voltage_outputs(table, csv_path: Path, out: Path, platform, config: di
     settings = ErrorModelSettings(float(config["errors.propagation_p"]), config["errors.critical_paths"],
                                   config["errors.process_samples"], config["errors.seed"])
     vdds = [float(v) for v in config["errors.vdds"]] or None
-    nominal_vdd = platform.nominal.vdd
     for kind in config["kinds"]:
-        sizes = mac_sizes(table, kind, platform.nominal_corner, source=str(csv_path))
-        clock = float(config["errors.clock_ns"]) or default_clock_ns(sizes)
-        kind_dir = out / "errors" / kind
-        errors = error_probability_table(sizes, fo4, nominal_vdd, clock, vdds, settings)
-        write_error_table(errors, kind_dir, settings, {"characterization": csv_path, "fo4": fo4_path}, sys.argv)
         params = MacParams(kind, config["mac.a_bits"], config["mac.w_bits"], config["mac.acc_bits"], config["mac.razor_bits"])
-        write_bit_errors(sizes.loc[sizes["area_um2"].idxmax()], out, platform.nominal_corner, params, fo4, nominal_vdd, clock,
-                         vdds, replace(settings, critical_paths=1), kind_dir)
+        write_kind_errors(table, csv_path, params, platform.nominal_corner, fo4, fo4_path,
+                          float(config["errors.clock_ns"]) or None, vdds, settings, out / "errors" / kind, sys.argv)
     click.echo(f"wrote {out / 'voltage_scaling.md'} and {out / 'errors'}/<kind>/", err=True)
 
 

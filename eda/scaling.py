@@ -15,17 +15,16 @@ import numpy as np
 import pandas as pd
 
 from .errors import EdaError
+from .errtable import stage_statistics
 
 
 def fo4_delay_ratio(fo4: pd.DataFrame, vdd: float, nominal_vdd: float) -> float:
     """mu(vdd) / mu(nominal) from the FO4 table; NaN outside it (no extrapolation)."""
-    table = fo4.sort_values("vdd")
-    low, high = table["vdd"].min(), table["vdd"].max()
-    if not (low - 1e-9 <= vdd <= high + 1e-9 and low - 1e-9 <= nominal_vdd <= high + 1e-9):
+    low, high = fo4["vdd"].min(), fo4["vdd"].max()
+    if not all(low - 1e-9 <= v <= high + 1e-9 for v in (vdd, nominal_vdd)):
         return float("nan")
-    log_mean = np.log(table["fo4_mean_ps"].to_numpy(float))
-    mean = lambda v: float(np.exp(np.interp(v, table["vdd"], log_mean)))  # noqa: E731
-    return mean(vdd) / mean(nominal_vdd)
+    mean_ns = stage_statistics(fo4, [vdd, nominal_vdd]).set_index("vdd")["fo4_mean_ns"]
+    return float(mean_ns[round(vdd, 6)] / mean_ns[round(nominal_vdd, 6)])
 
 
 def _corner_note(row, nominal_row, fo4_process: str, fo4_temp_c: float) -> str:

@@ -11,9 +11,7 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +19,7 @@ import click
 import numpy as np
 
 from .errors import EdaError
-from .fsutil import atomic_write_text
+from .fsutil import atomic_write_bytes, atomic_write_text, save_figure
 from .sizer import SizingResult, expected_degradation, iso_area_budget, size_dp, size_fast
 
 if TYPE_CHECKING:
@@ -29,18 +27,6 @@ if TYPE_CHECKING:
 
 ERRTABLE_COLUMNS = ["area_um2", "delay_ns", "vdd", "clock_ns", "p_error"]
 VDD_TOLERANCE = 1e-6
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------------- inputs
@@ -175,15 +161,6 @@ def summary_markdown(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _save_figure(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    plt.close(fig)
-    _atomic_write_bytes(path, buffer.getvalue())
-
-
 def plot_histogram(result: SizingResult, sizes: pd.DataFrame, path: Path) -> None:
     """MACs per size (paper Fig. 12(b))."""
     import matplotlib
@@ -200,7 +177,7 @@ def plot_histogram(result: SizingResult, sizes: pd.DataFrame, path: Path) -> Non
     ax.set_title(f"MAC sizes, {result.size_index.shape[0]} x {result.size_index.shape[1]} array "
                  f"({result.solver}, budget {result.budget_um2:.4g} um$^2$)", fontsize=9)
     fig.tight_layout()
-    _save_figure(fig, path)
+    save_figure(fig, path)
 
 
 def plot_size_map(result: SizingResult, sizes: pd.DataFrame, path: Path) -> None:
@@ -220,7 +197,7 @@ def plot_size_map(result: SizingResult, sizes: pd.DataFrame, path: Path) -> None
     ax.set_title("MAC area over the array", fontsize=9)
     fig.colorbar(image, ax=ax, label="MAC area (um$^2$)", shrink=0.8)
     fig.tight_layout()
-    _save_figure(fig, path)
+    save_figure(fig, path)
 
 
 def write_sizing_outputs(result: SizingResult, sizes: pd.DataFrame, out_dir: Path, *,
@@ -242,7 +219,7 @@ def write_sizing_outputs(result: SizingResult, sizes: pd.DataFrame, out_dir: Pat
     atomic_write_text(outputs["map_csv"], text.getvalue())
     buffer = io.BytesIO()
     np.save(buffer, result.size_index)
-    _atomic_write_bytes(outputs["map_npy"], buffer.getvalue())
+    atomic_write_bytes(outputs["map_npy"], buffer.getvalue())
     listing = sizes.copy()
     listing.insert(0, "size_index", np.arange(len(sizes)))
     listing["count"] = size_histogram(result, len(sizes))

@@ -86,7 +86,7 @@ def test_unknown_voltage_and_bad_csv_are_clear_errors(errtable_run, tmp_path, ca
 
 
 def test_voltage_scaling_table_compares_models_with_sta_corners(errtable_run):
-    from eda.fo4_table import load_fo4_table
+    from eda.fo4 import load_fo4_table
     from eda.scaling import scaling_markdown, voltage_scaling_table
 
     characterized, fo4, _ = errtable_run

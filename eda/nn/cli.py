@@ -9,21 +9,20 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 from pathlib import Path
 
 import click
 
 from ..errors import EdaError
+from ..fsutil import save_figure
 
 PAPER_VARIANCES = {"conventional": 2.263e-9, "column": 2.796e-9, "column2to1": 4.038e-9, "column4to1": 1.568e-8}
 
 
 def _default_cache(ctx: click.Context) -> Path:
-    given = (ctx.obj or {}).get("cache_dir") or os.environ.get("VOLTSCALE_CACHE")
-    if given:
-        return Path(given).resolve()
-    return (Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "voltscale").resolve()
+    from ..cli import cache_dir_from  # late: eda.cli registers this command
+
+    return cache_dir_from(ctx)
 
 
 def _plot_map(path: Path, sensitivity, title: str) -> None:
@@ -46,10 +45,7 @@ def _plot_map(path: Path, sensitivity, title: str) -> None:
     axes.set_xlabel("column (filters)")
     axes.set_ylabel("row (inputs)")
     figure.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(tmp, dpi=120)
-    plt.close(figure)
-    os.replace(tmp, path)
+    save_figure(figure, path)
 
 
 @click.command("sensitivity")

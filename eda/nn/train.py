@@ -11,9 +11,8 @@ a later call with the same recipe loads instead of training.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import EdaError
-from ..fsutil import atomic_write_text
+from ..fsutil import atomic_write_bytes, atomic_write_text
 from .model import ARCHITECTURE, LeNetDigits
 
 # 20 epochs: ~97 % held-out accuracy (seed 0). Much longer training memorizes the 1437 training
@@ -133,15 +132,9 @@ def _load_cached(out_dir: Path, wanted: dict) -> tuple[LeNetDigits, dict] | None
 
 
 def _save(out_dir: Path, model: LeNetDigits, meta: dict) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{STATE_FILE}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(model.state_dict(), tmp)
-        os.replace(tmp, out_dir / STATE_FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    atomic_write_bytes(out_dir / STATE_FILE, buffer.getvalue())
     # the JSON goes last: it is what marks the cache entry as complete
     atomic_write_text(out_dir / META_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
 

@@ -19,18 +19,16 @@ from .flow import DEFAULT_PLATFORM, characterize_qflow, prepare_qflow
 from .report import markdown, results_table, side_by_side
 
 
-def _cache_dir(ctx: click.Context) -> Path:
-    obj = ctx.obj or {}
-    given = obj.get("cache_dir") or os.environ.get("VOLTSCALE_CACHE")
-    if given:
-        return Path(given).resolve()
-    return (Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "voltscale").resolve()
-
-
 def _targets(text: str) -> list[int]:
     from ..cli import parse_targets  # late: eda.cli registers this command
 
     return parse_targets(text)
+
+
+def _cache_dir(ctx: click.Context) -> Path:
+    from ..cli import cache_dir_from  # late, as above
+
+    return cache_dir_from(ctx)
 
 
 @click.command("layout")

@@ -34,7 +34,7 @@ from ..parsers.sta import parse_sta_log
 from ..platforms import Platform
 from ..runner import ToolError, run_tool
 from ..steps.base import State, Step
-from ..steps.sta import StaSettings, sta_executable, sta_script
+from ..steps.sta import StaSettings, sta_executable, sta_metrics, sta_script
 from .extract import build_name_map, cell_area_um2, def_to_verilog, rc_to_spef
 from .parse import parse_def, parse_lef_macro_sizes, parse_netlist_ports, parse_rc, parse_route_log
 from .tech import QflowTech, qflow_executable
@@ -258,23 +258,6 @@ class LayoutSta(Step):
         if self.with_parasitics and spef_warnings:
             raise EdaError(f"OpenSTA did not take all of the SPEF ({len(spef_warnings)} warning(s), e.g. {spef_warnings[0]!r}); "
                            f"see {run.log_path}")
-        period = self.settings.clock_period_ns
-        power = report.power_total
-        metrics = {
-            "sta__parasitics": "spef" if self.with_parasitics else "none",
-            "sta__clock_period_ns": period,
-            "sta__input_activity": self.settings.input_activity,
-            "sta__delay_ns": round(period - report.critical_path.slack_ns, 4),
-            "sta__critical_startpoint": report.critical_path.startpoint,
-            "sta__critical_endpoint": report.critical_path.endpoint,
-            "sta__power_internal_w": power.internal_w,
-            "sta__power_switching_w": power.switching_w,
-            "sta__power_leakage_w": power.leakage_w,
-            "sta__power_w": power.total_w,
-            "sta__warnings": len(report.warnings),
-            "sta__power_activity_propagated": report.activity.propagated,
-        }
-        if report.shadow_path is not None:
-            metrics["sta__razor_window_slack_ns"] = report.shadow_path.slack_ns
+        metrics = {"sta__parasitics": "spef" if self.with_parasitics else "none", **sta_metrics(report, self.settings)}
         (step_dir / "settings.json").write_text(json.dumps(asdict(self.settings), indent=1))
         return {"sta_report": run.log_path}, metrics

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..liberty import PreparedLiberty
-from ..parsers.sta import parse_sta_log
+from ..parsers.sta import StaReport, parse_sta_log
 from ..platforms import Platform
 from ..runner import run_tool, find_tool
 from .base import State, Step
@@ -120,29 +120,37 @@ class StaticTiming(Step):
         run = run_tool([sta_executable(), "-no_init", "-exit", "sta.tcl"], cwd=step_dir, name="sta", timeout_s=self.timeout_s)
         report = parse_sta_log(run.log_text(), source=run.log_path)
         report.endpoints.to_csv(step_dir / "endpoints.csv", index=False)
-        period = self.settings.clock_period_ns
-        power = report.power_total
         metrics = {
             "sta__corner": self.corner,
-            "sta__clock_period_ns": period,
-            "sta__input_activity": self.settings.input_activity,
-            # Minimum clock period of the register-to-register paths: arrival plus
-            # setup (ideal clocks), i.e. period minus worst slack.
-            "sta__delay_ns": round(period - report.critical_path.slack_ns, 4),
+            **sta_metrics(report, self.settings),
             "sta__arrival_ns": report.critical_path.arrival_ns,
-            "sta__critical_startpoint": report.critical_path.startpoint,
-            "sta__critical_endpoint": report.critical_path.endpoint,
-            "sta__power_internal_w": power.internal_w,
-            "sta__power_switching_w": power.switching_w,
-            "sta__power_leakage_w": power.leakage_w,
-            "sta__power_w": power.total_w,
             "sta__power_sequential_w": report.power_groups["Sequential"].total_w,
             "sta__power_combinational_w": report.power_groups["Combinational"].total_w,
-            "sta__warnings": len(report.warnings),
             "sta__activity_pins_set": report.activity.pins_set,
             "sta__activity_register_outputs": report.activity.register_outputs_reached,
-            "sta__power_activity_propagated": report.activity.propagated,
         }
-        if report.shadow_path is not None:
-            metrics["sta__razor_window_slack_ns"] = report.shadow_path.slack_ns
         return {"sta_report": run.log_path, "endpoints": step_dir / "endpoints.csv"}, metrics
+
+
+def sta_metrics(report: StaReport, settings: StaSettings) -> dict:
+    """Delay, power and Razor window of one OpenSTA run, as step metrics."""
+    period = settings.clock_period_ns
+    power = report.power_total
+    metrics = {
+        "sta__clock_period_ns": period,
+        "sta__input_activity": settings.input_activity,
+        # Minimum clock period of the register-to-register paths: arrival plus
+        # setup (ideal clocks), i.e. period minus worst slack.
+        "sta__delay_ns": round(period - report.critical_path.slack_ns, 4),
+        "sta__critical_startpoint": report.critical_path.startpoint,
+        "sta__critical_endpoint": report.critical_path.endpoint,
+        "sta__power_internal_w": power.internal_w,
+        "sta__power_switching_w": power.switching_w,
+        "sta__power_leakage_w": power.leakage_w,
+        "sta__power_w": power.total_w,
+        "sta__warnings": len(report.warnings),
+        "sta__power_activity_propagated": report.activity.propagated,
+    }
+    if report.shadow_path is not None:
+        metrics["sta__razor_window_slack_ns"] = report.shadow_path.slack_ns
+    return metrics
