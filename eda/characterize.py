@@ -52,6 +52,8 @@ class Design:
     top: str
     sources: dict[str, str]
     ports: frozenset[str]
+    split_nets: bool = False  # see steps/synth.py SPLIT_NETS: for flattened hierarchies (array tiles)
+    static_inputs: frozenset[str] = frozenset()  # ports at activity 0 in the power analysis (see sta_script)
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ class Characterization:
 def _cache_key(variant: Variant, platform: Platform, liberties: dict[str, PreparedLiberty], settings: StaSettings, tools: Toolchain) -> str:
     nominal = liberties[platform.nominal_corner]
     sources = [Path("../00-rtl") / name for name in sorted(variant.design.sources)]
-    scripts = synthesis_scripts(variant.design.top, sources, variant.target_ps, nominal, platform)
+    scripts = synthesis_scripts(variant.design.top, sources, variant.target_ps, nominal, platform, variant.design.split_nets)
     # The liberty's content is keyed by lib.key; its path inside the cache must not
     # be, or a moved cache would never hit.
     scripts = {name: text.replace(str(nominal.path), "<liberty>") for name, text in scripts.items()}
@@ -101,6 +103,8 @@ def _cache_key(variant: Variant, platform: Platform, liberties: dict[str, Prepar
         "sta": asdict(settings),
         "tools": tools.versions,
     }
+    if variant.design.static_inputs:  # only then, so the MACs' existing cache keys stay valid
+        payload["static_inputs"] = sorted(variant.design.static_inputs)
     return sha256_text(json.dumps(payload, sort_keys=True))[:24]
 
 
@@ -114,10 +118,11 @@ def _run_variant(variant: Variant, platform: Platform, liberties: dict[str, Prep
         paths.append(rtl_dir / name)
     state = State({"verilog": tuple(paths)})
     nominal = liberties[platform.nominal_corner]
-    state = run_step(Synthesize(variant.design.top, variant.target_ps, nominal, platform, timeout_s), state, run_dir / "01-synth", run_dir)
+    state = run_step(Synthesize(variant.design.top, variant.target_ps, nominal, platform, timeout_s, variant.design.split_nets), state, run_dir / "01-synth", run_dir)
     corner_metrics = {}
     for corner, liberty in liberties.items():
-        step = StaticTiming(variant.design.top, corner, liberty, platform, settings, set(variant.design.ports), timeout_s)
+        step = StaticTiming(variant.design.top, corner, liberty, platform, settings, set(variant.design.ports), timeout_s,
+                            variant.design.static_inputs)
         after = run_step(step, state, run_dir / f"02-sta-{corner}", run_dir)
         corner_metrics[corner] = {k: v for k, v in after.metrics.items() if k.startswith("sta__")}
     final = state.updated({}, {"corners": corner_metrics})

@@ -225,9 +225,9 @@ def parse_voltages(text: str, option: str = "--vdd") -> list[float]:
 @click.option("--corner", default=None, help="corner the sizes were timed at (default: the platform's nominal)")
 @click.option("--vdd", "vdd_text", default=None, help="supply voltages, 1.8,1.2 or 1.8:0.9:0.05 (default: every FO4 table voltage)")
 @click.option("--clock-ns", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="clock period (default: the largest size's delay at the nominal supply)")
-@click.option("-p", "--propagation-p", default=0.5, show_default=True, type=click.FloatRange(0, 1, max_open=True),
-              help="probability that a transition propagates one more stage (eq. 7)")
+              help="clock period (default: the slowest size's delay at the nominal supply, so every size meets timing there)")
+@click.option("-p", "--propagation-p", default=0.8, show_default=True, type=click.FloatRange(0, 1, max_open=True),
+              help="probability that a transition propagates one more stage (eq. 7; the paper uses 0.5, see eda/errtable.py)")
 @click.option("--critical-paths", default=16, show_default=True, type=click.IntRange(min=1), help="N in eq. 8")
 @click.option("--samples", default=10_000, show_default=True, type=click.IntRange(min=1), help="process-variation samples (eq. 9)")
 @click.option("--seed", default=1, show_default=True, help="Monte Carlo seed")
@@ -287,17 +287,21 @@ def platforms(ctx, platform_name):
 
 
 def _register_commands() -> None:
+    from .activity_power import power_command
     from .array import array_command
     from .fo4 import fo4_command
     from .nn.cli import sensitivity_command
     from .qflow.cli import qflow_command
+    from .report import report_command
     from .sizer_io import size_command
 
     cli.add_command(array_command)
+    cli.add_command(power_command)
     cli.add_command(fo4_command)
     cli.add_command(qflow_command)
     cli.add_command(sensitivity_command)
     cli.add_command(size_command)
+    cli.add_command(report_command)
 
 
 _register_commands()

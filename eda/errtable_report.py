@@ -161,7 +161,7 @@ def write_kind_errors(characterization: pd.DataFrame, csv_path: Path, params, co
                       settings: ErrorModelSettings, out_dir: Path, command: list[str]) -> KindErrorOutputs:
     """The error table of one MAC kind's sizes and the per-bit table of its largest size.
 
-    The clock defaults to the largest size's delay; per-bit probabilities use one path per bit."""
+    The clock defaults to the slowest size's delay (default_clock_ns); per-bit probabilities use one path per bit."""
     sizes = mac_sizes(characterization, params.kind, corner, source=str(csv_path))
     if "vdd" not in sizes.columns:
         raise EdaError(f"{csv_path}: no vdd column; the supply of corner {corner} is needed for the stage count")

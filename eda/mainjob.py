@@ -40,6 +40,11 @@ def run_main_job(config_path: Path | None, out_dir: Path | None, jobs: int | Non
     atomic_write_text(out / "summary.md", summary_markdown(result.table, platform.nominal_corner))
     click.echo(f"wrote {csv_path} and {out / 'summary.md'}", err=True)
     write_voltage_outputs(result.table, csv_path, out, platform, config)
+    if config["method.enabled"]:
+        from .method_job import method_inputs, run_method
+
+        paths = run_method(config, platform, method_inputs(out, result.table, platform, config["kinds"]), cache_dir)
+        click.echo(f"wrote {paths['table2_md']} and {paths['html']}", err=True)
     return out
 
 

@@ -89,12 +89,26 @@ def test_sizes_are_the_pareto_front(proposed_sizes):
 @pytest.mark.parametrize("p", [0.5, 0.9])
 def test_error_probability_falls_with_area_and_rises_as_voltage_falls(proposed_sizes, p):
     settings = ErrorModelSettings(propagation_p=p, process_samples=2000, seed=1)
-    table = error_probability_table(proposed_sizes, FO4, 1.8, default_clock_ns(proposed_sizes), settings=settings)
+    # clocked at the fastest size's delay, so the smaller sizes already fail at the nominal supply
+    fastest_clock_ns = float(proposed_sizes["delay_ns"].min())
+    table = error_probability_table(proposed_sizes, FO4, 1.8, fastest_clock_ns, settings=settings)
     wide = wide_table(table)  # sizes down (area increasing), voltages across (decreasing)
     assert (np.diff(wide.to_numpy(), axis=0) <= 1e-15).all(), "a larger MAC must not fail more often"
     assert (np.diff(wide.to_numpy(), axis=1) >= -1e-15).all(), "a lower supply must not fail less often"
     assert wide.iloc[0, 0] > wide.iloc[-1, 0], "at the nominal supply the largest size fails less than the smallest"
     assert wide.iloc[:, -1].min() > 0.5, "at 1.0 V every size misses the clock often"
+
+
+def test_default_clock_lets_every_size_meet_timing_at_nominal(proposed_sizes):
+    clock_ns = default_clock_ns(proposed_sizes)
+    assert clock_ns == pytest.approx(proposed_sizes["delay_ns"].max())
+    table = error_probability_table(proposed_sizes, FO4, 1.8, clock_ns, [1.8, 1.5],
+                                    settings=ErrorModelSettings(process_samples=2000, seed=1))
+    nominal = table[table["vdd"] == 1.8]
+    assert (nominal["p_error_input_only"] == 0).all()
+    # the project's p = 0.8 separates the sizes where errors matter (the point of the sizer)
+    scaled = table[table["vdd"] == 1.5].sort_values("area_um2")["p_error"].to_numpy()
+    assert scaled[0] > 2 * scaled[-1] > 0
 
 
 def test_voltage_outside_fo4_table_is_an_error(proposed_sizes):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import EdaError
 from ..liberty import PreparedLiberty
-from ..parsers.sta import StaReport, parse_sta_log
+from ..parsers.sta import StaReport, parse_sta_log, split_sections
 from ..platforms import Platform
 from ..runner import run_tool, find_tool
 from .base import State, Step
@@ -25,11 +27,17 @@ class StaSettings:
     endpoint_count: int = 200
 
 
-STA_SCRIPT = """\
+# The script is three parts so that a post-route analysis (eda/orfs/sta_corners.py) can read
+# parasitics after linking and take its constraints from the design's SDC, yet report
+# exactly what the embedded backend reports. STA_SCRIPT is the embedded backend's script.
+STA_SETUP = """\
 # voltscale timing and power: {top} on {liberty_name}
 read_liberty {liberty}
 read_verilog {netlist}
 link_design {top}
+{parasitics}"""
+
+STA_CONSTRAINTS = """\
 set period {period}
 create_clock -name clk -period $period [get_ports {clock_port}]
 set clock_ports [get_ports {clock_port}]
@@ -42,19 +50,62 @@ if {{[llength $data_inputs] > 0}} {{
 }}
 set_output_delay 0 -clock clk [all_outputs]
 set_load {load} [all_outputs]
-set_power_activity -input -activity {activity}
-puts "@@ critical_path"
+"""
+
+STA_REPORTS = """\
+{extra_constraints}set_power_activity -input -activity {activity}
+{static_inputs}puts "@@ critical_path"
 report_checks -from [get_clocks clk] -to [get_clocks clk] -path_delay max -digits 4
 puts "@@ endpoints"
 report_checks -from [get_clocks clk] -to [get_clocks clk] -path_delay max -group_count {endpoints} -endpoint_count 1 -format end -digits 4
 {shadow_report}
-puts "@@ power"
+{before_power}puts "@@ power"
 # The activity trace tells whether propagation reached the register outputs:
 # OpenSTA 2.0.17 sometimes stops at the first register stage (see parsers/sta.py).
 sta::set_debug power_activity 3
 report_power -digits 6
 sta::set_debug power_activity 0
 puts "@@ end"
+"""
+
+# The embedded backend's script: the parts without the post-route hooks, which render empty
+# there (so this text, which cache keys hash, did not change when the parts were split).
+STA_SCRIPT = re.sub(r"\{(parasitics|extra_constraints|before_power)\}", "", STA_SETUP + STA_CONSTRAINTS + STA_REPORTS)
+
+# With a SPEF: every net's wire capacitance before and after read_spef. A net whose value
+# read_spef left unchanged kept the liberty's wire-load estimate (or none): the SPEF did not
+# annotate it. OpenSTA 2.0.17 has no report_parasitic_annotation, and read_spef only warns
+# about SPEF nets missing from the netlist, not about netlist nets missing from the SPEF.
+# Only nets with a driver and a load count (an unloaded output has nothing to annotate).
+SPEF_READ = """\
+proc voltscale_wire_caps {{}} {{
+    set corner [sta::cmd_corner]
+    set caps [dict create]
+    foreach net [get_nets *] {{
+        set drivers 0
+        set loads 0
+        set pins [$net connected_pin_iterator]
+        while {{[$pins has_next]}} {{
+            set pin [$pins next]
+            if {{[$pin is_driver]}} {{ incr drivers }} elseif {{[$pin is_load]}} {{ incr loads }}
+        }}
+        $pins finish
+        if {{$drivers > 0 && $loads > 0}} {{
+            dict set caps [get_full_name $net] [$net wire_capacitance "rise" $corner "max"]
+        }}
+    }}
+    return $caps
+}}
+set wire_caps_before [voltscale_wire_caps]
+puts "@@ parasitics"
+read_spef {spef}
+set unannotated {{}}
+dict for {{net cap}} [voltscale_wire_caps] {{
+    if {{$cap == [dict get $wire_caps_before $net]}} {{ lappend unannotated $net }}
+}}
+puts "spef nets with driver and load: [dict size $wire_caps_before]"
+puts "spef nets not annotated: [llength $unannotated]"
+foreach net [lrange $unannotated 0 {listed}] {{ puts "spef not annotated: $net" }}
 """
 
 SHADOW_CLOCK = """\
@@ -71,7 +122,18 @@ report_checks -to [get_clocks clk_shadow] -path_delay max -digits 4
 """
 
 
-def sta_script(top: str, netlist: Path, liberty: PreparedLiberty, platform: Platform, settings: StaSettings, ports: set[str]) -> str:
+def sta_script(top: str, netlist: Path, liberty: PreparedLiberty, platform: Platform, settings: StaSettings, ports: set[str],
+               static_inputs: frozenset[str] = frozenset(), *, spef: Path | None = None, spef_nets_listed: int = 20,
+               constraints: str | None = None, extra_constraints: str = "", before_power: str = "") -> str:
+    """static_inputs: ports that hold still while the design computes (an array's weight load and
+    MUX selects), given activity 0 instead of settings.input_activity.
+
+    For post-route analyses (all default to the embedded script, unchanged):
+    spef: read after link_design, with the annotation check of SPEF_READ (section `@@ parasitics`,
+    listing up to spef_nets_listed unannotated nets; see parse_spef_annotation);
+    constraints: Tcl that replaces the embedded constraints (e.g. a read_sdc); extra_constraints:
+    Tcl run after either; before_power: Tcl run after the timing reports, before report_power.
+    """
     has_shadow = settings.shadow_clock_port in ports
     # An upstream Razor error (thundervolt's err_in) is known only when the upstream
     # shadow latch closes, so it is timed from clk_shadow's closing edge.
@@ -80,7 +142,12 @@ def sta_script(top: str, netlist: Path, liberty: PreparedLiberty, platform: Plat
         f"set_input_delay 0 -clock clk_shadow -clock_fall [get_ports {p}]\nset data_inputs [delete_from_list $data_inputs [get_ports {p}]]"
         for p in late
     )
-    return STA_SCRIPT.format(
+    template = STA_SETUP + (STA_CONSTRAINTS if constraints is None else "{constraints}") + STA_REPORTS
+    return template.format(
+        parasitics=SPEF_READ.format(spef=_tcl_word(spef), listed=max(spef_nets_listed, 0) - 1) if spef is not None else "",
+        constraints=constraints,
+        extra_constraints=extra_constraints,
+        before_power=before_power,
         top=top,
         liberty_name=liberty.source.name,
         liberty=liberty.path,
@@ -96,7 +163,41 @@ def sta_script(top: str, netlist: Path, liberty: PreparedLiberty, platform: Plat
         activity=settings.input_activity,
         endpoints=settings.endpoint_count,
         shadow_report=SHADOW_REPORT if has_shadow else "",
+        static_inputs=(f"set_power_activity -input_ports [get_ports {{{' '.join(sorted(static_inputs))}}}] -activity 0\n"
+                       if static_inputs else ""),
     )
+
+
+def _tcl_word(path: Path) -> str:
+    """A path as one Tcl word (braced: spaces and brackets stay literal)."""
+    return "{" + str(path) + "}"
+
+
+@dataclass(frozen=True)
+class SpefAnnotation:
+    """What SPEF_READ printed: how many driven and loaded nets read_spef annotated."""
+
+    nets: int  # nets with a driver and a load
+    unannotated: int
+    unannotated_names: tuple[str, ...]  # the first few
+    warnings: tuple[str, ...]  # OpenSTA warnings printed while reading the SPEF
+
+    @property
+    def annotated_fraction(self) -> float:
+        return 1.0 - self.unannotated / self.nets if self.nets else 0.0
+
+
+def parse_spef_annotation(log_text: str, source: Path | str = "OpenSTA log") -> SpefAnnotation:
+    """The `@@ parasitics` section of a log from sta_script(spef=...)."""
+    section = split_sections(log_text).get("parasitics")
+    nets = re.search(r"^spef nets with driver and load: (\d+)$", section or "", re.M)
+    missing = re.search(r"^spef nets not annotated: (\d+)$", section or "", re.M)
+    if section is None or nets is None or missing is None:
+        raise EdaError(f"{source}: no SPEF annotation counts (section '@@ parasitics'); did read_spef stop the script?")
+    # Warnings before the counts are read_spef's; later ones belong to the constraints that follow.
+    return SpefAnnotation(int(nets.group(1)), int(missing.group(1)),
+                          tuple(re.findall(r"^spef not annotated: (.*)$", section, re.M)),
+                          tuple(re.findall(r"^Warning: (.*)$", section[:nets.start()], re.M)))
 
 
 def sta_executable() -> str:
@@ -109,13 +210,15 @@ class StaticTiming(Step):
     inputs = ("netlist",)
     outputs = ("sta_report",)
 
-    def __init__(self, top: str, corner: str, liberty: PreparedLiberty, platform: Platform, settings: StaSettings, ports: set[str], timeout_s: float):
+    def __init__(self, top: str, corner: str, liberty: PreparedLiberty, platform: Platform, settings: StaSettings, ports: set[str], timeout_s: float,
+                 static_inputs: frozenset[str] = frozenset()):
         self.top, self.corner, self.liberty, self.platform = top, corner, liberty, platform
         self.settings, self.ports, self.timeout_s = settings, ports, timeout_s
+        self.static_inputs = static_inputs
 
     def run(self, state: State, step_dir: Path):
         netlist = Path(os.path.relpath(Path(state.views["netlist"]).resolve(), step_dir.resolve()))
-        script = sta_script(self.top, netlist, self.liberty, self.platform, self.settings, self.ports)
+        script = sta_script(self.top, netlist, self.liberty, self.platform, self.settings, self.ports, self.static_inputs)
         (step_dir / "sta.tcl").write_text(script)
         run = run_tool([sta_executable(), "-no_init", "-exit", "sta.tcl"], cwd=step_dir, name="sta", timeout_s=self.timeout_s)
         report = parse_sta_log(run.log_text(), source=run.log_path)

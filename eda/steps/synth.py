@@ -32,7 +32,7 @@ opt_clean
 abc -liberty {liberty} -constr abc.constr -D {target_ps} -script abc.script
 hilomap -singleton -hicell {tie_hi_cell} {tie_hi_port} -locell {tie_lo_cell} {tie_lo_port}
 setundef -zero
-opt_clean -purge
+{split_nets}opt_clean -purge
 tee -q -o stat.json stat -json
 write_verilog -noattr -noexpr -nohex -nodec netlist.v
 """
@@ -44,10 +44,19 @@ def render_latch_map(platform: Platform) -> str:
     return template.render(cell=platform.latch_cell, d_pin=d_pin, enable_pin=enable_pin, q_pin=q_pin)
 
 
-def synthesis_scripts(top: str, sources: list[Path], target_ps: int, liberty: PreparedLiberty, platform: Platform) -> dict[str, str]:
+# A flattened hierarchy (an array tile) leaves alias assigns with concatenations on the left,
+# `assign {a[21], a[19:17]} = ...`, which OpenSTA 2.0.17's Verilog reader rejects; splitting the
+# nets to single bits lets opt_clean merge the aliases away. Off for single MACs, whose netlists
+# (and the per-bit tracing in bit_errors.py) keep their bus names.
+SPLIT_NETS = "splitnets\n"
+
+
+def synthesis_scripts(top: str, sources: list[Path], target_ps: int, liberty: PreparedLiberty, platform: Platform,
+                      split_nets: bool = False) -> dict[str, str]:
     """Every file the Yosys run reads besides the RTL and liberty; also hashed for the cache key."""
     return {
         "synth.ys": YOSYS_SCRIPT.format(
+            split_nets=SPLIT_NETS if split_nets else "",
             top=top,
             target_ps=target_ps,
             liberty_name=liberty.source.name,
@@ -71,17 +80,19 @@ class Synthesize(Step):
     inputs = ("verilog",)
     outputs = ("netlist",)
 
-    def __init__(self, top: str, target_ps: int, liberty: PreparedLiberty, platform: Platform, timeout_s: float):
+    def __init__(self, top: str, target_ps: int, liberty: PreparedLiberty, platform: Platform, timeout_s: float,
+                 split_nets: bool = False):
         if not isinstance(target_ps, int) or target_ps <= 0:
             raise EdaError(f"synthesis delay target must be a positive integer in ps, got {target_ps!r}")
         self.top, self.target_ps, self.liberty, self.platform, self.timeout_s = top, target_ps, liberty, platform, timeout_s
+        self.split_nets = split_nets
 
     def run(self, state: State, step_dir: Path):
         sources = state.views["verilog"]
         sources = list(sources) if isinstance(sources, (tuple, list)) else [sources]
         # Relative paths keep a finished run folder valid after it is moved into the cache.
         relative = [Path(os.path.relpath(Path(s).resolve(), step_dir.resolve())) for s in sources]
-        for name, text in synthesis_scripts(self.top, relative, self.target_ps, self.liberty, self.platform).items():
+        for name, text in synthesis_scripts(self.top, relative, self.target_ps, self.liberty, self.platform, self.split_nets).items():
             (step_dir / name).write_text(text)
         run_tool([find_tool("yosys", "YOSYS_EXE"), "-q", "-l", "yosys.log", "synth.ys"], cwd=step_dir, name="yosys-run", timeout_s=self.timeout_s)
         stats = parse_stat_json((step_dir / "stat.json").read_text(), self.top)

@@ -1,0 +1,40 @@
+"""Time the whole main job, `eda run`, cold (fresh empty cache) and cached (the same again).
+
+Issue 5's goals: <= 30 min cold and <= 1 min cached on this 2-core machine. Prints both and
+their ratio, measured in this run. Outputs go to a temporary folder, not reports/.
+
+    EDA_PLATFORMS_DIR=../shared/platforms .venv/bin/python bench/bench_run.py [--config voltscale.toml]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def timed_run(config: Path, cache: Path, out: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "eda.cli", "--cache-dir", str(cache), "run", "--config", str(config),
+                    "--out", str(out)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, default=Path(__file__).resolve().parent.parent / "voltscale.toml")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="voltscale-bench-run-") as tmp:
+        cache, out = Path(tmp) / "cache", Path(tmp) / "out"
+        cold = timed_run(args.config, cache, out)
+        print(f"eda run, cold (empty cache)   {cold:8.1f} s  ({cold / 60:.1f} min; goal <= 30 min)")
+        cached = timed_run(args.config, cache, out)
+        print(f"eda run, cached               {cached:8.1f} s  (goal <= 60 s)")
+        print(f"cached / cold                 {cached / cold:8.3f}")
+
+
+if __name__ == "__main__":
+    main()
