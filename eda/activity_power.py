@@ -35,7 +35,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
@@ -48,7 +47,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .errors import EdaError
-from .fsutil import atomic_write_text, publish_dir, sha256_file
+from .fsutil import atomic_write_text, build_once, remove_orphaned_dirs, sha256_file
 from .liberty import PreparedLiberty
 from .platforms import Platform
 from .rtl import MAC_KINDS, MacParams, mac_ports
@@ -223,24 +222,10 @@ def measure_power(netlist: Path, params: MacParams, operands: pd.DataFrame, libe
     key = _cache_key(netlist, params, liberty, platform, settings, vectors, warmup_cycles)
     cache_dir = Path(cache_dir).resolve()
     final_dir = cache_dir / "activity_power" / key
-    cached = (final_dir / "metrics.json").is_file()
     start = time.monotonic()
-    if not cached:
-        final_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp_dir = Path(tempfile.mkdtemp(dir=final_dir.parent, prefix=f".{key}.{os.getpid()}."))
-        try:
-            _run(netlist, params, vectors, liberty, platform, settings, warmup_cycles, tmp_dir, timeout_s)
-        except EdaError as exc:
-            # Keep the failed run's files where the user can read them, outside the cache proper.
-            failed = cache_dir / "failed" / f"power-{params.kind}-{key}"
-            shutil.rmtree(failed, ignore_errors=True)
-            failed.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp_dir, failed)
-            raise EdaError(f"{netlist}: {str(exc).replace(str(tmp_dir), str(failed))}\n(all files of the failed run: {failed})") from None
-        except BaseException:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
-            raise
-        publish_dir(tmp_dir, final_dir)
+    cached = build_once(final_dir, cache_dir / "failed" / f"power-{params.kind}-{key}",
+                        lambda run_dir: _run(netlist, params, vectors, liberty, platform, settings, warmup_cycles, run_dir, timeout_s),
+                        str(netlist))
     m = json.loads((final_dir / "metrics.json").read_text())["metrics"]
     return PowerRun(
         kind=params.kind, power_w=m["power__total_w"], internal_w=m["power__internal_w"], switching_w=m["power__switching_w"],
@@ -253,17 +238,8 @@ def measure_power(netlist: Path, params: MacParams, operands: pd.DataFrame, libe
 
 
 def remove_orphaned_power_runs(cache_dir: Path) -> int:
-    """Delete half-built run folders (.<key>.<pid>.*) whose process is gone, e.g. after a kill."""
-    removed = 0
-    for tmp in (Path(cache_dir) / "activity_power").glob(".*.*.*"):
-        try:
-            os.kill(int(tmp.name.split(".")[2]), 0)
-        except (ValueError, IndexError, PermissionError):
-            continue
-        except ProcessLookupError:
-            shutil.rmtree(tmp, ignore_errors=True)
-            removed += 1
-    return removed
+    """Delete half-built power-run folders whose process is gone, e.g. after a kill."""
+    return remove_orphaned_dirs(Path(cache_dir) / "activity_power")
 
 
 def check_netlist_ports(netlist: Path, params: MacParams) -> None:

@@ -14,7 +14,6 @@ import json
 import os
 import platform as host
 import shutil
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -25,7 +24,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .errors import EdaError
-from .fsutil import atomic_write_text, publish_dir, sha256_file, sha256_text
+from .fsutil import atomic_write_text, build_once, remove_orphaned_dirs, sha256_file, sha256_text
 from .liberty import PreparedLiberty, prepare_liberty
 from .platforms import Platform
 from .runner import find_tool, tool_version
@@ -135,25 +134,10 @@ def characterize_variant(variant: Variant, platform: Platform, liberties: dict[s
     """Run (or reuse) one variant; return its manifest entry with the metrics."""
     key = _cache_key(variant, platform, liberties, settings, tools)
     final_dir = cache_dir / "runs" / key
-    cached = (final_dir / "metrics.json").is_file()
     start = time.monotonic()
-    if not cached:
-        final_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp_dir = Path(tempfile.mkdtemp(dir=final_dir.parent, prefix=f".{key}.{os.getpid()}."))
-        try:
-            _run_variant(variant, platform, liberties, settings, tools, tmp_dir, timeout_s)
-        except EdaError as exc:
-            # Keep the failed run's logs where the user can read them, outside the cache proper.
-            failed = cache_dir / "failed" / f"{variant.name}-{key}"
-            shutil.rmtree(failed, ignore_errors=True)
-            failed.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp_dir, failed)
-            message = str(exc).replace(str(tmp_dir), str(failed))  # logs named in it moved with the folder
-            raise EdaError(f"{variant.name}: {message}\n(all files of the failed run: {failed})") from None
-        except BaseException:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
-            raise
-        publish_dir(tmp_dir, final_dir)
+    cached = build_once(final_dir, cache_dir / "failed" / f"{variant.name}-{key}",
+                        lambda run_dir: _run_variant(variant, platform, liberties, settings, tools, run_dir, timeout_s),
+                        variant.name)
     metrics = json.loads((final_dir / "metrics.json").read_text())["metrics"]
     return {"variant": variant.name, "kind": variant.design.kind, "top": variant.design.top, "target_ps": variant.target_ps,
             "cache_key": key, "cache_dir": str(final_dir), "cached": cached, "runtime_s": round(time.monotonic() - start, 3),
@@ -197,20 +181,8 @@ def prepare_corners(platform: Platform, corners: list[str] | None, cache_dir: Pa
 
 
 def remove_orphaned_runs(cache_dir: Path) -> int:
-    """Delete half-built run folders (.<key>.<pid>.*) whose process is gone, e.g. after a kill."""
-    removed = 0
-    for tmp in (cache_dir / "runs").glob(".*.*.*"):
-        try:
-            pid = int(tmp.name.split(".")[2])
-            os.kill(pid, 0)
-        except (ValueError, IndexError):
-            continue
-        except ProcessLookupError:
-            shutil.rmtree(tmp, ignore_errors=True)
-            removed += 1
-        except PermissionError:
-            continue
-    return removed
+    """Delete half-built run folders whose process is gone, e.g. after a kill."""
+    return remove_orphaned_dirs(cache_dir / "runs")
 
 
 def characterize(variants: list[Variant], platform: Platform, settings: StaSettings, cache_dir: Path, *,

@@ -7,6 +7,9 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable
+
+from .errors import EdaError
 
 
 def _process_umask() -> int:
@@ -62,6 +65,46 @@ def publish_dir(tmp_dir: Path, final_dir: Path) -> Path:
             raise
         shutil.rmtree(tmp_dir, ignore_errors=True)
     return final_dir
+
+
+def build_once(final_dir: Path, failed_dir: Path, build: Callable[[Path], None], label: str) -> bool:
+    """Fill final_dir by build(tmp_dir) unless it already holds metrics.json; True if it did (cached).
+
+    The build runs in a hidden sibling folder (.<name>.<pid>.*, see remove_orphaned_dirs) and is
+    published only when complete. A failed build (EdaError) is moved to failed_dir for the user
+    to read, and the error names it; any other exception removes the half-built folder.
+    """
+    if (final_dir / "metrics.json").is_file():
+        return True
+    final_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(dir=final_dir.parent, prefix=f".{final_dir.name}.{os.getpid()}."))
+    try:
+        build(tmp_dir)
+    except EdaError as exc:
+        shutil.rmtree(failed_dir, ignore_errors=True)
+        failed_dir.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp_dir, failed_dir)
+        message = str(exc).replace(str(tmp_dir), str(failed_dir))  # logs named in it moved with the folder
+        raise EdaError(f"{label}: {message}\n(all files of the failed run: {failed_dir})") from None
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    publish_dir(tmp_dir, final_dir)
+    return False
+
+
+def remove_orphaned_dirs(parent: Path) -> int:
+    """Delete half-built folders (.<key>.<pid>.*) under parent whose process is gone, e.g. after a kill."""
+    removed = 0
+    for tmp in Path(parent).glob(".*.*.*"):
+        try:
+            os.kill(int(tmp.name.split(".")[2]), 0)
+        except (ValueError, IndexError, PermissionError):
+            continue
+        except ProcessLookupError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def sha256_file(path: Path) -> str:

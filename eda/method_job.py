@@ -71,7 +71,7 @@ def write_sensitivity(maps: dict, out: Path) -> pd.DataFrame:
 
 def measure_tiles(config: dict, platform, cache_dir: Path, target_ps: int, out: Path) -> pd.DataFrame:
     """Characterize the proposed-MAC tile per dataflow; the per-MAC switching overhead table."""
-    from .characterize import characterize
+    from .characterize import characterize, write_outputs
     from .steps.sta import StaSettings
     from .tile import switching_overhead, tile_variants
 
@@ -83,8 +83,6 @@ def measure_tiles(config: dict, platform, cache_dir: Path, target_ps: int, out: 
     variants = tile_variants("proposed", int(target_ps), rows, cols, **bits)
     result = characterize(variants, platform, settings, cache_dir, corners=None, jobs=config["characterize.jobs"],
                           timeout_s=float(config["characterize.timeout_s"]))
-    from .characterize import write_outputs
-
     write_outputs(result, out, platform, settings, sys.argv)
     overhead = switching_overhead(result.table, "proposed", platform.nominal_corner, rows, cols)
     atomic_write_text(out / "switching_overhead.csv", overhead.to_csv(index=False))
@@ -162,10 +160,10 @@ def run_method(config: dict, platform, inputs: MethodInputs, cache_dir: Path) ->
     plot_sweep(sweep, out / "accuracy" / "accuracy.png", max_loss)
 
     table_budget = labels[config["method.table_budget"]]
-    medium_target = int(proposed_table.drop_duplicates("size_index").sort_values("area_um2")
+    tile_target_ps = int(proposed_table.drop_duplicates("size_index").sort_values("area_um2")
                         ["target_ps"].iloc[budgets["proposed"][config["method.table_budget"]].size_index])
     click.echo(f"switching overhead: {config['method.tile_rows']}x{config['method.tile_cols']} tiles of the proposed MAC", err=True)
-    overhead = measure_tiles(config, platform, cache_dir, medium_target, out / "tiles")
+    overhead = measure_tiles(config, platform, cache_dir, tile_target_ps, out / "tiles")
 
     sizes_by_kind = {kind: kind_sizes(inputs, kind) for kind in inputs.error_tables}
     clocks = {kind: float(table["clock_ns"].iloc[0]) for kind, table in inputs.error_tables.items()}
@@ -174,11 +172,9 @@ def run_method(config: dict, platform, inputs: MethodInputs, cache_dir: Path) ->
     for case in cases:
         if case.budget != table_budget:
             continue
-        dataflow = "conventional" if case.strategy == "conventional" else case.strategy
-        specs.append(DesignSpec(case.design, case.kind, dataflow, size_counts(case.size_map), clocks[case.kind],
+        specs.append(DesignSpec(case.design, case.kind, case.strategy, size_counts(case.size_map), clocks[case.kind],
                                 float(vmin_of.get(case.design, np.nan))))
-    technology = f"{platform.name}"
-    table = table2(specs, sizes_by_kind, overhead, inputs.nominal_vdd, technology, bits=config["mac.w_bits"])
+    table = table2(specs, sizes_by_kind, overhead, inputs.nominal_vdd, platform.name, bits=config["mac.w_bits"])
     settings = {
         "array": f"{rows}x{cols}", "budgets": {b.label: {"fraction": b.fraction, "size_index": b.size_index,
                                                             "area_per_mac_um2": b.area_per_mac_um2}

@@ -174,8 +174,9 @@ def rebuild(report_dir: Path, max_loss: float | None) -> pd.DataFrame:
                         float(s["clock_ns"]), float(vmin_of.get(s["design"], np.nan))) for s in specs_raw]
     overhead = _read(report_dir / "tiles" / "switching_overhead.csv")
     sizes = {kind: kind_sizes(inputs, kind) for kind in kinds}
-    table = table2(specs, sizes, overhead, inputs.nominal_vdd, specs_raw and _read(report_dir / "table2.csv")["technology"].iloc[0],
-                   bits=int(_read(report_dir / "table2.csv")["bitwidth_bits"].iloc[0]))
+    previous = _read(report_dir / "table2.csv")
+    table = table2(specs, sizes, overhead, inputs.nominal_vdd, previous["technology"].iloc[0],
+                   bits=int(previous["bitwidth_bits"].iloc[0]))
     atomic_write_text(report_dir / "accuracy" / "vmin.csv", vmin.to_csv(index=False))
     write_report(report_dir, table, variances=_read(report_dir / "sensitivity" / "variances.csv"),
                  sizings=_read(report_dir / "sizing" / "sizings.csv"), vmin=vmin, sweep=sweep, overhead=overhead,
