@@ -7,4 +7,6 @@ cd "$(dirname "$0")"
 if [ -z "${EDA_PLATFORMS_DIR:-}" ] && [ -d ../shared/platforms ]; then
     export EDA_PLATFORMS_DIR="$(cd ../shared/platforms && pwd)"
 fi
+# The layering (docs/architecture.md): no import points up a layer or across backends.
+.venv/bin/lint-imports --no-cache
 exec .venv/bin/python -m pytest -n 2 -q "$@"

@@ -18,7 +18,7 @@ import time
 import numpy as np
 import torch
 
-from eda.mapping import map_sensitivities
+from eda.method.mapping import map_sensitivities
 from eda.nn.accuracy import accuracy_sweep, accuracy_under_errors, prepare_network
 from eda.nn.train import train_reference
 

@@ -14,12 +14,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from eda.characterize import Variant, characterize
-from eda.config import load_config
-from eda.designs import mac_design
-from eda.platforms import load_platform
-from eda.rtl import MacParams
-from eda.steps.sta import StaSettings
+from eda.designs.registry import Variant
+from eda.flow.characterize import characterize
+from eda.jobs.config import load_config
+from eda.designs.registry import mac_design
+from eda.core.platforms import load_platform
+from eda.designs.mac import MacParams
+from eda.flow.sta import StaSettings
 
 
 def timed(label: str, variants, platform, settings, cache: Path, jobs: int) -> float:
@@ -38,8 +39,8 @@ def main() -> None:
     args = parser.parse_args()
 
     config = load_config()
-    platform = load_platform(config["platform"], os.environ.get("EDA_PLATFORMS_DIR"))
-    settings = StaSettings(clock_period_ns=config["characterize.clock_period_ns"], input_activity=config["characterize.input_activity"])
+    platform = load_platform(config.platform, os.environ.get("EDA_PLATFORMS_DIR"))
+    settings = StaSettings(clock_period_ns=config.characterize.clock_period_ns, input_activity=config.characterize.input_activity)
     print(f"platform {platform.name}, {os.cpu_count()} cores, jobs={args.jobs or os.cpu_count()}")
 
     one = [Variant(mac_design(MacParams("proposed")), 2500)]
@@ -50,7 +51,7 @@ def main() -> None:
 
     if args.quick:
         return
-    sweep = [Variant(mac_design(MacParams(kind)), t) for kind in config["kinds"] for t in config["characterize.targets_ps"]]
+    sweep = [Variant(mac_design(MacParams(kind)), t) for kind in config.kinds for t in config.characterize.targets_ps]
     with tempfile.TemporaryDirectory() as tmp:
         cold = timed("default sweep (voltscale.toml), cold", sweep, platform, settings, Path(tmp), args.jobs)
         warm = timed("default sweep (voltscale.toml), cached", sweep, platform, settings, Path(tmp), args.jobs)

@@ -15,11 +15,11 @@ import time
 import numpy as np
 import pandas as pd
 
-from eda import REPO_ROOT
-from eda.errmodel import standard_normal_samples, timing_error_probability_with_variation
-from eda.errtable import ErrorModelSettings, default_clock_ns, error_probability_table, mac_sizes, stage_statistics
-from eda.fo4 import load_fo4_table
-from eda.fo4_table import platform_fo4_table
+from eda.core.paths import REPO_ROOT
+from eda.method.errmodel import standard_normal_samples, timing_error_probability_with_variation
+from eda.method.errtable import ErrorModelSettings, default_clock_ns, error_probability_table, mac_sizes, stage_statistics
+from eda.spice.table import load_fo4_table
+from eda.spice.table import platform_fo4_table
 
 SIZES, SAMPLES, REPEATS = 13, 10_000, 5
 

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from eda.fo4 import characterize_fo4
+from eda.spice.table import characterize_fo4
 
 
 def children_cpu_s() -> float:

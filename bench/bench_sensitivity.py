@@ -15,9 +15,9 @@ import time
 import numpy as np
 import torch
 
-from eda.mapping import STRATEGIES, map_sensitivities
+from eda.method.mapping import STRATEGIES, map_sensitivities
 from eda.nn.maps import filter_check, per_weight_sensitivity, sensitivity_study
-from eda.sensitivity import expected_noise
+from eda.method.sensitivity import expected_noise
 
 
 def seconds(start: float) -> str:

@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from eda.sizer import iso_area_budget, size_dp, size_fast
+from eda.method.sizer import iso_area_budget, size_dp, size_fast
 
 K = 13
 ISO = 6  # middle size: iso-area budget of the paper's comparison

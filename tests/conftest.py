@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from eda.liberty import prepare_liberty
-from eda.platforms import load_platform
+from eda.core.liberty import prepare_liberty
+from eda.core.platforms import load_platform
 
 
 def platforms_dir() -> Path:

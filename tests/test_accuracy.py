@@ -12,23 +12,12 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 torch.set_num_threads(1)  # two cores shared with the rest of the suite
 
-from eda.errors import EdaError  # noqa: E402
-from eda.mapping import STRATEGIES, loads_of, map_sensitivities  # noqa: E402
-from eda.nn.accuracy import (  # noqa: E402
-    DESIGNS,
-    RANDOM_BITS,
-    _failures,
-    accuracy_sweep,
-    accuracy_under_errors,
-    column_row_orders,
-    drop_product_forward,
-    prepare_network,
-    psum_error_forward,
-    weight_error_probabilities,
-)
-from eda.nn.model import MAPPED_LAYERS  # noqa: E402
-from eda.nn.quantize import quantize_weights, quantized_model, with_weights  # noqa: E402
-from eda.nn.train import evaluate, train_reference  # noqa: E402
+from eda.core.errors import EdaError
+from eda.method.mapping import STRATEGIES, loads_of, map_sensitivities
+from eda.nn.accuracy import DESIGNS, RANDOM_BITS, _failures, accuracy_sweep, accuracy_under_errors, column_row_orders, drop_product_forward, prepare_network, psum_error_forward, weight_error_probabilities
+from eda.nn.model import MAPPED_LAYERS
+from eda.nn.quantize import quantize_weights, quantized_model, with_weights
+from eda.nn.train import evaluate, train_reference
 
 
 @pytest.fixture(scope="module")

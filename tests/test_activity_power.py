@@ -12,20 +12,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eda.activity_power import (CSV_COLUMNS, measure_power, operand_vectors, random_operands, select_rows,
-                                zero_operands)
-from eda.characterize import Variant, characterize, prepare_corners, write_outputs
-from eda.cli import main
-from eda.designs import mac_design
-from eda.errors import EdaError
+from eda.jobs.power import CSV_COLUMNS, measure_power, operand_vectors, random_operands, select_rows, zero_operands
+from eda.designs.registry import Variant
+from eda.flow.characterize import characterize, prepare_corners, write_outputs
+from eda.cli.main import main
+from eda.designs.registry import mac_design
+from eda.core.errors import EdaError
 from eda.parsers.vcd import read_activity
-from eda.platforms import load_platform
-from eda.rtl import MAC_KINDS, MacParams
-from eda.sim import random_vectors
-from eda.steps.base import State, run_step
-from eda.steps.gatesim import (VCD_SCOPE, GateLevelModel, GateLevelSimulation, NetActivity, compare_with_golden,
-                               window_times)
-from eda.steps.sta import StaSettings
+from eda.core.platforms import load_platform
+from eda.designs.mac import MAC_KINDS, MacParams
+from eda.verify.mac_sim import random_vectors
+from eda.core.step import State, run_step
+from eda.flow.gatesim import VCD_SCOPE, GateLevelModel, GateLevelSimulation, NetActivity, compare_with_golden, window_times
+from eda.flow.sta import StaSettings
 
 TARGET_PS = 3000
 SETTINGS = StaSettings()
@@ -141,9 +140,9 @@ proc set_power_activity { args } {
 def test_official_pins_command_gives_the_same_power_as_the_workaround(flow, tmp_path):
     """Where `set_power_activity -pins` works (newer OpenSTA), the script uses it, with the same result."""
     from eda.parsers.sta import parse_sta_log
-    from eda.runner import run_tool
-    from eda.steps.gatesim import parse_annotation
-    from eda.steps.sta import sta_executable
+    from eda.core.runner import run_tool
+    from eda.flow.gatesim import parse_annotation
+    from eda.flow.sta import sta_executable
 
     common = dict(liberty=flow["liberty"], platform=flow["platform"], settings=SETTINGS, cache_dir=flow["cache"])
     run = measure_power(flow["netlist"]["proposed"], MacParams("proposed"), random_operands(104, seed=8), **common)
@@ -191,7 +190,7 @@ def test_operand_stream_partial_sums_are_exact(tmp_path):
     pytest.importorskip("sklearn")
     import torch.nn.functional as F
 
-    from eda.mapping import weight_matrix
+    from eda.method.mapping import weight_matrix
     from eda.nn.operands import operand_stream, quantize_activations
     from eda.nn.quantize import quantize_weights, quantized_model
     from eda.nn.train import train_reference

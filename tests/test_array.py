@@ -1,5 +1,5 @@
 """Systolic arrays of every MAC kind and dataflow, simulated in iverilog, bit-exact against
-the numpy model in eda.array_sim and against the plain product X @ W."""
+the numpy model in eda.verify.array_sim and against the plain product X @ W."""
 
 from __future__ import annotations
 
@@ -9,31 +9,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from eda.array import (
-    DATAFLOWS,
-    ArrayParams,
-    array_command,
-    check_mapping,
-    identity_row_order,
-    map_weights,
-    render_array,
-    row_order_from_selects,
-    select_registers,
-)
-from eda.array_sim import (
-    ArrayStimulus,
-    RazorError,
-    array_model,
-    build_stimulus,
-    random_activations_and_weights,
-    random_mapping,
-    simulate_array,
-    verify_array,
-    wrap_signed,
-)
-from eda.errors import EdaError
-from eda.rtl import MAC_KINDS
-from eda.runner import run_tool
+from eda.designs.array import DATAFLOWS, ArrayParams, check_mapping, identity_row_order, map_weights, render_array, row_order_from_selects, select_registers
+from eda.cli.array import array_command
+from eda.verify.array_sim import ArrayStimulus, RazorError, array_model, build_stimulus, random_activations_and_weights, random_mapping, simulate_array, verify_array, wrap_signed
+from eda.core.errors import EdaError
+from eda.designs.mac import MAC_KINDS
+from eda.core.runner import run_tool
 
 N_VECTORS = 24
 ACC_BITS = 24
@@ -137,7 +118,7 @@ def test_selects_that_do_not_match_the_weights_give_another_product(dataflow, tm
 def test_wrong_schedule_fails_the_comparison(tmp_path, monkeypatch):
     """The comparison reads each result at the cycle the model says: shift that by one
     cycle and the same simulation must fail."""
-    import eda.array_sim as array_sim
+    import eda.verify.array_sim as array_sim
 
     original = array_sim.output_cycles
     monkeypatch.setattr(array_sim, "output_cycles", lambda params, n: original(params, n) + 1)
@@ -192,7 +173,7 @@ def test_razor_errors_in_an_8x8_array(tmp_path):
 
 def test_razor_errors_at_other_cycles_are_caught(tmp_path, monkeypatch):
     """Inject the errors one cycle late: the simulation must disagree with the model."""
-    import eda.array_sim as array_sim
+    import eda.verify.array_sim as array_sim
 
     original = array_sim.razor_error_cycle
     monkeypatch.setattr(array_sim, "razor_error_cycle", lambda params, error: original(params, error) + 1)
@@ -204,7 +185,7 @@ def test_razor_errors_at_other_cycles_are_caught(tmp_path, monkeypatch):
 
 def test_thundervolt_macs_pass_error_and_shadow_down_the_column():
     # Zero-delay simulation cannot tell the shadow value from the flop value (see
-    # eda.array_sim), so the wiring of the shadow path is checked in the netlist.
+    # eda.verify.array_sim), so the wiring of the shadow path is checked in the netlist.
     verilog = render_array(ArrayParams("thundervolt", 3, 2))
     for r in (1, 2):
         for c in (0, 1):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from eda.cli import main
+from eda.cli.main import main
 
 PLATFORM = "sky130hd"
 
@@ -237,7 +237,7 @@ def test_moved_cache_still_hits(capsys, tmp_path, liberty_seed):
 
 def test_half_built_runs_of_dead_processes_are_removed(tmp_path):
     """A killed process leaves .<key>.<pid>.* behind; the next run clears it, a live one's stays."""
-    from eda.characterize import remove_orphaned_runs
+    from eda.flow.characterize import remove_orphaned_runs
 
     runs = tmp_path / "runs"
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)

@@ -7,15 +7,16 @@ import json
 import pandas as pd
 import pytest
 
-from eda.characterize import CSV_COLUMNS, Variant, characterize, prepare_corners, write_outputs
-from eda.config import load_config
-from eda.designs import mac_design
-from eda.errors import EdaError
-from eda.pareto import pareto_front
+from eda.flow.characterize import CSV_COLUMNS, characterize, prepare_corners, write_outputs
+from eda.designs.registry import Variant
+from eda.jobs.config import load_config
+from eda.designs.registry import mac_design
+from eda.core.errors import EdaError
+from eda.method.pareto import pareto_front
 from eda.parsers.sta import parse_sta_log
-from eda.platforms import load_platform
-from eda.rtl import MAC_KINDS, MacParams
-from eda.steps.sta import StaSettings
+from eda.core.platforms import load_platform
+from eda.designs.mac import MAC_KINDS, MacParams
+from eda.flow.sta import StaSettings
 
 TARGETS = (2000, 3500)
 SETTINGS = StaSettings()
@@ -100,7 +101,7 @@ def test_outputs_trace_to_logs(sky130):
 
 def test_flow_internal_power_matches_independent_table_computation(sky130, platforms_root, tmp_path):
     """Power you can trust: the flow's OpenSTA internal power against our own liberty-table sum."""
-    from eda.power_check import check_internal_power
+    from eda.flow.power_check import check_internal_power
 
     cache = sky130[3]
     for name in ("sky130hd", "nangate45"):
@@ -126,8 +127,8 @@ def test_sta_log_missing_sections_is_an_error(sky130):
 def test_default_targets_give_a_ladder_of_proposed_sizes(platforms_root, tmp_path):
     """At least 13 Pareto-optimal sizes spanning 15% in area (the paper's set A has 13)."""
     config = load_config()
-    platform = load_platform(config["platform"], platforms_root)
-    variants = [Variant(mac_design(MacParams("proposed")), t) for t in config["characterize.targets_ps"]]
+    platform = load_platform(config.platform, platforms_root)
+    variants = [Variant(mac_design(MacParams("proposed")), t) for t in config.characterize.targets_ps]
     table = characterize(variants, platform, SETTINGS, tmp_path, progress=False).table
     front = pareto_front(table)
     assert len(front) >= 13

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from eda.cli import main
+from eda.cli.main import main
 
 PLATFORM = "sky130hd"
 NOMINAL_LIB = "sky130_fd_sc_hd__tt_025C_1v80.lib"
@@ -384,8 +384,8 @@ def test_characterize_own_verilog_with_register_io(capsys, cache, tmp_path):
 
 
 def test_config_without_targets_is_rejected(tmp_path):
-    from eda.config import load_config
-    from eda.errors import EdaError
+    from eda.jobs.config import load_config
+    from eda.core.errors import EdaError
 
     config = tmp_path / "no_targets.toml"
     config.write_text("[characterize]\ntargets_ps = []\n")

@@ -6,10 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eda.errmodel import (input_error_probability, multi_path_error_probability, standard_normal_samples,
-                          timing_error_probability, timing_error_probability_with_variation)
-from eda.errors import EdaError
-from eda.errtable import ErrorModelSettings, default_clock_ns, error_probability_table, mac_sizes, stage_statistics, wide_table
+from eda.method.errmodel import input_error_probability, multi_path_error_probability, standard_normal_samples, timing_error_probability, timing_error_probability_with_variation
+from eda.core.errors import EdaError
+from eda.method.errtable import ErrorModelSettings, default_clock_ns, error_probability_table, mac_sizes, stage_statistics, wide_table
 
 
 def test_eq7_by_hand_small_chain():
@@ -74,7 +73,7 @@ FO4 = pd.DataFrame({"vdd": [1.8, 1.6, 1.4, 1.2, 1.0], "fo4_mean_ps": [83.0, 104.
 
 @pytest.fixture(scope="module")
 def proposed_sizes():
-    from eda import REPO_ROOT
+    from eda.core.paths import REPO_ROOT
 
     table = pd.read_csv(REPO_ROOT / "reports" / "sky130hd" / "characterization.csv")
     return mac_sizes(table, "proposed", "tt_025C_1v80")

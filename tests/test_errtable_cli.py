@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eda.cli import main
+from eda.cli.main import main
 
 FO4_CSV = """vdd,fo4_mean_ps,fo4_sigma_ps,samples,seed
 1.8,83.0,2.2,500,1
@@ -86,8 +86,9 @@ def test_unknown_voltage_and_bad_csv_are_clear_errors(errtable_run, tmp_path, ca
 
 
 def test_voltage_scaling_table_compares_models_with_sta_corners(errtable_run):
-    from eda.fo4 import load_fo4_table
-    from eda.scaling import scaling_markdown, voltage_scaling_table
+    from eda.spice.table import load_fo4_table
+    from eda.outputs.scaling import scaling_markdown
+    from eda.method.scaling import voltage_scaling_table
 
     characterized, fo4, _ = errtable_run
     table = voltage_scaling_table(pd.read_csv(characterized / "characterization.csv"), load_fo4_table(fo4), "tt_025C_1v80")

@@ -14,10 +14,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from eda import PLATFORM_CONFIG_DIR
-from eda.errors import EdaError
-from eda.fo4 import (SAMPLES_COLUMNS, TABLE_COLUMNS, characterize_fo4, fo4_command, fo4_table, load_fo4_table,
-                     parse_vdds, plot_fo4_distributions)
+from eda.core.paths import PLATFORM_CONFIG_DIR
+from eda.core.errors import EdaError
+from eda.spice.table import SAMPLES_COLUMNS, TABLE_COLUMNS, characterize_fo4, fo4_table, load_fo4_table
+from eda.cli.fo4 import fo4_command, parse_vdds
+from eda.outputs.fo4 import plot_fo4_distributions
 from eda.spice.fo4_deck import SAMPLE_MARK, fo4_deck, ngspice_seed, spiceinit_text
 from eda.spice.fo4_parse import Fo4LogError, parse_fo4_log
 from eda.spice.fo4_run import LOG_NAME, find_ngspice

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from eda.errors import EdaError
-from eda.liberty import check_structure, prepare_liberty, read_liberty_text
-from eda.platforms import load_platform
+from eda.core.errors import EdaError
+from eda.core.liberty import check_structure, prepare_liberty, read_liberty_text
+from eda.core.platforms import load_platform
 
 SKY_DONT_USE = ("sky130_fd_sc_hd__lpflow_*", "sky130_fd_sc_hd__probe_p_*")
 

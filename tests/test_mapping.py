@@ -1,12 +1,12 @@
-"""Mapping of layer weights onto the M x N array and the 2D sensitivity maps (eda/mapping.py)."""
+"""Mapping of layer weights onto the M x N array and the 2D sensitivity maps (eda/method/mapping.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from eda.errors import EdaError
-from eda.mapping import STRATEGIES, loads_of, map_all_strategies, map_sensitivities, weight_matrix
+from eda.core.errors import EdaError
+from eda.method.mapping import STRATEGIES, loads_of, map_all_strategies, map_sensitivities, weight_matrix
 
 
 def random_layers(seed=0):

@@ -15,15 +15,15 @@ torch.set_num_threads(1)  # two cores shared with the rest of the suite
 import torch.nn.functional as F  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
-from eda.errors import EdaError  # noqa: E402
-from eda.mapping import STRATEGIES  # noqa: E402
-from eda.nn.cli import sensitivity_command  # noqa: E402
-from eda.nn.gradients import fisher_diagonal, weight_gradients  # noqa: E402
-from eda.nn.inject import conditional_flip_masks, filter_change_losses, flip_bits, flip_masks, inject  # noqa: E402
-from eda.nn.maps import filter_check, sensitivity_maps, sensitivity_study  # noqa: E402
-from eda.nn.model import MAPPED_LAYERS  # noqa: E402
-from eda.nn.quantize import quantize_tensor, quantized_model, with_weights  # noqa: E402
-from eda.nn.train import evaluate, train_reference  # noqa: E402
+from eda.core.errors import EdaError
+from eda.method.mapping import STRATEGIES
+from eda.cli.sensitivity import sensitivity_command
+from eda.nn.gradients import fisher_diagonal, weight_gradients
+from eda.nn.inject import conditional_flip_masks, filter_change_losses, flip_bits, flip_masks, inject
+from eda.nn.maps import filter_check, sensitivity_maps, sensitivity_study
+from eda.nn.model import MAPPED_LAYERS
+from eda.nn.quantize import quantize_tensor, quantized_model, with_weights
+from eda.nn.train import evaluate, train_reference
 
 
 @pytest.fixture(scope="session")

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from eda.designs import mac_design, read_ports
-from eda.errors import EdaError
-from eda.orfs.design import OrfsSettings, flow_variant_name, mac_array_design, render_mac_array, write_design_folder
-from eda.orfs.reports import parse_capture_edge
-from eda.orfs.run import find_failed_stage, make_command, resolve_flow_home, stage_logs, tool_variables
+from eda.designs.registry import mac_design, read_ports
+from eda.core.errors import EdaError
+from eda.backends.orfs.design import OrfsSettings, flow_variant_name, mac_array_design, render_mac_array, write_design_folder
+from eda.parsers.orfs.reports import parse_capture_edge
+from eda.backends.orfs.run import find_failed_stage, make_command, resolve_flow_home, stage_logs, tool_variables
 from eda.parsers.sta import parse_path
-from eda.platforms import load_platform
-from eda.rtl import MAC_KINDS, MacParams, mac_ports
-from eda.steps.synth import render_latch_map
+from eda.core.platforms import load_platform
+from eda.designs.mac import MAC_KINDS, MacParams, mac_ports
+from eda.flow.synth import render_latch_map
 
 PARAMS = {kind: MacParams(kind, 8, 8, 24, 10) for kind in MAC_KINDS}
 TARGETS_PS = [2500, 3125]
@@ -337,8 +337,8 @@ def test_find_failed_stage_names_the_stage_and_its_errors(tmp_path, orfs_fixture
 @pytest.mark.skipif(not (os.environ.get("FLOW_HOME") and os.environ.get("OPENROAD_EXE")),
                     reason="needs OpenROAD-flow-scripts: set FLOW_HOME (its flow/ folder) and OPENROAD_EXE")
 def test_real_orfs_flow_on_the_tpu_mac(tmp_path, platforms_root):
-    from eda.characterize import Variant
-    from eda.orfs.characterize import characterize_with_orfs
+    from eda.designs.registry import Variant
+    from eda.backends.orfs.characterize import characterize_with_orfs
 
     platform = load_platform("nangate45", platforms_root)
     variants = [Variant(mac_design(PARAMS["tpu"]), 4000)]
@@ -350,7 +350,7 @@ def test_real_orfs_flow_on_the_tpu_mac(tmp_path, platforms_root):
 
 
 def test_cli_orfs_backend_writes_designs_and_names_flow_home(tmp_path, monkeypatch, capsys, platforms_root):
-    from eda.cli import main
+    from eda.cli.main import main
 
     monkeypatch.delenv("FLOW_HOME", raising=False)
     code = main(["--platforms-dir", str(platforms_root), "characterize", "--backend", "orfs", "--kind", "proposed",

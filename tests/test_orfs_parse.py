@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from eda.errors import EdaError
-from eda.orfs.metrics import canonical_key, merge_metrics, parse_metrics_json, read_stage_metrics
-from eda.orfs.reports import parse_finish_report, parse_report_log, parse_synth_stat, split_report_sections
-from eda.orfs.table import ORFS_COLUMNS, characterization_row, orfs_table, read_orfs_run
-from eda.orfs.units import TIME_UNIT_NS_BY_PLATFORM, parse_time_unit_ns, platform_time_unit_ns
-from eda.characterize import CSV_COLUMNS
+from eda.core.errors import EdaError
+from eda.parsers.orfs.metrics import canonical_key, merge_metrics, parse_metrics_json, read_stage_metrics
+from eda.parsers.orfs.reports import parse_finish_report, parse_report_log, parse_synth_stat, split_report_sections
+from eda.backends.orfs.table import ORFS_COLUMNS, characterization_row, orfs_table, read_orfs_run
+from eda.parsers.orfs.units import TIME_UNIT_NS_BY_PLATFORM, parse_time_unit_ns, platform_time_unit_ns
+from eda.flow.characterize import CSV_COLUMNS
 
 HAIBO = "Haibo-S__BFT-asic-impl__flow__"
 GURIS = "guris12__my-gcd-orfs-debug__"

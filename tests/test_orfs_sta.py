@@ -1,4 +1,4 @@
-"""Post-route re-timing of ORFS results at every corner (eda/orfs/sta_corners.py).
+"""Post-route re-timing of ORFS results at every corner (eda/backends/orfs/sta_corners.py).
 
 ORFS cannot run here, so the post-route data is qflow's: GrayWolf places and qrouter
 routes a small MAC, voltscale's extraction writes the routed netlist and qrouter's RC as
@@ -23,23 +23,23 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from eda.characterize import Variant, prepare_corners
-from eda.designs import mac_design
-from eda.errors import EdaError
-from eda.fsutil import sha256_file
-from eda.liberty import PreparedLiberty
-from eda.orfs.characterize import characterize_with_orfs
-from eda.orfs.design import OrfsSettings, render_sdc
-from eda.orfs.sta_corners import (MANIFEST, RETIMED_COLUMNS, FinalResults, PostRouteOptions, final_results,
-                                  post_route_script, retime_corners)
-from eda.orfs.table import ORFS_COLUMNS
-from eda.platforms import load_platform
-from eda.qflow import characterize_qflow, parse_route_log, prepare_qflow
-from eda.qflow.steps import Extraction, QflowPlacement, QflowRouting, QflowSynthesis
-from eda.rtl import MacParams
-from eda.steps.base import State, run_step
-from eda.steps.sta import SPEF_READ, StaSettings, StaticTiming, parse_spef_annotation, sta_script
-from eda.steps.synth import Synthesize
+from eda.designs.registry import Variant
+from eda.flow.characterize import prepare_corners
+from eda.designs.registry import mac_design
+from eda.core.errors import EdaError
+from eda.core.files import sha256_file
+from eda.core.liberty import PreparedLiberty
+from eda.backends.orfs.characterize import characterize_with_orfs
+from eda.backends.orfs.design import OrfsSettings, render_sdc
+from eda.backends.orfs.sta_corners import MANIFEST, RETIMED_COLUMNS, FinalResults, PostRouteOptions, final_results, post_route_script, retime_corners
+from eda.backends.orfs.table import ORFS_COLUMNS
+from eda.core.platforms import load_platform
+from eda.backends.qflow import characterize_qflow, parse_route_log, prepare_qflow
+from eda.backends.qflow.steps import Extraction, QflowPlacement, QflowRouting, QflowSynthesis
+from eda.designs.mac import MacParams
+from eda.core.step import State, run_step
+from eda.flow.sta import SPEF_READ, StaSettings, StaticTiming, parse_spef_annotation, sta_script
+from eda.flow.synth import Synthesize
 
 # The smallest MACs worth routing: 4-bit operands, 12-bit accumulator (~200 cells, seconds to route).
 SMALL = {kind: MacParams(kind, 4, 4, 12, 4) for kind in ("tpu", "proposed")}

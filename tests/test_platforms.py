@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from eda.errors import EdaError
-from eda.platforms import available_platforms, load_platform
+from eda.core.errors import EdaError
+from eda.core.platforms import available_platforms, load_platform
 
 NOMINAL = "sky130_fd_sc_hd__tt_025C_1v80.lib.gz"
 

@@ -2,7 +2,7 @@
 
 Runs real yosys (to synthesize a registered 8x8 signed MAC) and real OpenSTA on
 nangate45 and sky130hd.  sky130hd is checked twice: on the normalized copy the project
-uses (eda.liberty.prepare_liberty: default_operating_conditions moved after its group),
+uses (eda.core.liberty.prepare_liberty: default_operating_conditions moved after its group),
 where the two must agree, and on the raw file, where OpenSTA reports zero internal
 power: the bug the copy works around.
 """
@@ -15,20 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eda.liberty import prepare_liberty, read_liberty_text
-from eda.power_check import (
-    LibraryPowerModel,
-    PowerTable,
-    check_internal_power,
-    describe,
-    filter_liberty_cells,
-    infer_when,
-    liberty_cell_names,
-    netlist_cell_types,
-    parse_function,
-    read_internal_power_model,
-)
-from eda.runner import find_tool, run_tool
+from eda.core.liberty import prepare_liberty, read_liberty_text
+from eda.flow.power_check import LibraryPowerModel, PowerTable, check_internal_power, describe, filter_liberty_cells, infer_when, liberty_cell_names, netlist_cell_types, parse_function, read_internal_power_model
+from eda.core.runner import find_tool, run_tool
 
 # Relative to the platform data root (the platforms_root fixture, $EDA_PLATFORMS_DIR).
 NANGATE45_LIB = Path("nangate45/lib/NangateOpenCellLibrary_typical.lib.gz")

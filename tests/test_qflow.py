@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from eda.errors import EdaError
-from eda.qflow import CSV_COLUMNS, characterize_qflow, parse_rc, parse_route_log, prepare_qflow
-from eda.qflow.extract import build_name_map, def_to_verilog, rc_to_spef
-from eda.qflow.parse import DefComponent, DefDesign, Port, parse_netlist_ports, parse_tech_vars
-from eda.rtl import MAC_KINDS
+from eda.core.errors import EdaError
+from eda.backends.qflow import CSV_COLUMNS, characterize_qflow, parse_rc, parse_route_log, prepare_qflow
+from eda.backends.qflow.extract import build_name_map, def_to_verilog, rc_to_spef
+from eda.parsers.qflow import DefComponent, DefDesign, Port, parse_netlist_ports, parse_tech_vars
+from eda.designs.mac import MAC_KINDS
 
 # Real lines of qrouter's write_delays output (osu018, mac_proposed at 3000 ps).
 RC_BRANCHING = ("product_ext[11] 1 DFFPOSX1_52/Q 3 ( 3.41333 0.0007536 ( 1.6 0.0003864 XOR2X1_2/B ) , "
@@ -178,7 +178,7 @@ def test_failed_stage_is_named_with_its_logs(qflow_setup, tmp_path):
 
 @pytest.mark.slow
 def test_layout_command_writes_csv_and_side_by_side_table(tmp_path, qflow_setup):
-    from eda.qflow.cli import qflow_command
+    from eda.cli.layout import qflow_command
 
     out = tmp_path / "out"
     cache = qflow_setup.liberty.path.parents[2]  # the module's cache: the prepared liberty is reused
@@ -199,7 +199,7 @@ def test_layout_command_writes_csv_and_side_by_side_table(tmp_path, qflow_setup)
 
 @pytest.mark.slow
 def test_user_verilog_goes_through_the_same_flow(qflow_setup, tmp_path):
-    from eda.designs import user_design
+    from eda.designs.registry import user_design
 
     source = tmp_path / "mult4.v"
     source.write_text("module mult4(input [3:0] a, input [3:0] b, output [7:0] y);\n  assign y = a * b;\nendmodule\n")

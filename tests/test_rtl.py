@@ -4,9 +4,9 @@ import pytest
 from pyverilog.vparser import ast
 from pyverilog.vparser.parser import parse
 
-from eda.errors import EdaError
-from eda.rtl import MAC_KINDS, MacParams, render_mac
-from eda.rtl import MacPort, mac_ports
+from eda.core.errors import EdaError
+from eda.designs.mac import MAC_KINDS, MacParams, render_mac
+from eda.designs.mac import MacPort, mac_ports
 
 NARROW = dict(a_bits=4, w_bits=6, acc_bits=16, razor_bits=5)
 RENDERED = (
@@ -62,7 +62,7 @@ def test_rendered_mac_has_the_ports_its_params_describe(params, tmp_path, parser
     assert set(modules) == ({params.module, "razor_ff"} if params.has_razor else {params.module})
     ports = [port_of(p) for p in modules[params.module].portlist.ports]
     assert ports == expected_ports(params)
-    # The testbench in eda.sim drives the MAC through this same interface.
+    # The testbench in eda.verify.mac_sim drives the MAC through this same interface.
     assert list(mac_ports(params)) == ports
 
 

@@ -1,14 +1,12 @@
-"""Alg. 1 noise expectation and weight sensitivity (eda/sensitivity.py), checked by hand and brute force."""
+"""Alg. 1 noise expectation and weight sensitivity (eda/method/sensitivity.py), checked by hand and brute force."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from eda.errors import EdaError
-from eda.sensitivity import (code_values, curvature_sensitivity, expected_noise, expected_squared_change,
-                             flip_probabilities, hamming_distances, patterns_of,
-                             weight_sensitivity)
+from eda.core.errors import EdaError
+from eda.method.sensitivity import code_values, curvature_sensitivity, expected_noise, expected_squared_change, flip_probabilities, hamming_distances, patterns_of, weight_sensitivity
 
 
 def test_code_values_are_twos_complement():

@@ -1,11 +1,11 @@
-"""Every MAC kind simulated in iverilog, bit-exact against the golden model in eda.sim."""
+"""Every MAC kind simulated in iverilog, bit-exact against the golden model in eda.verify.mac_sim."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from eda.rtl import MacParams
-from eda.sim import build_vectors, compare_outputs, golden_mac, random_vectors, simulate_mac, to_signed, verify_mac
+from eda.designs.mac import MacParams
+from eda.verify.mac_sim import build_vectors, compare_outputs, golden_mac, random_vectors, simulate_mac, to_signed, verify_mac
 
 NARROW = dict(a_bits=4, w_bits=6, acc_bits=16, razor_bits=5)
 RANDOM_CYCLES = 10_000

@@ -16,15 +16,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from eda.errors import EdaError
-from eda.sizer import (
-    choose_area_quantum,
-    expected_degradation,
-    iso_area_budget,
-    size_dp,
-    size_fast,
-)
-from eda.sizer_io import load_error_table, size_command, write_sizing_outputs
+from eda.core.errors import EdaError
+from eda.method.sizer import choose_area_quantum, expected_degradation, iso_area_budget, size_dp, size_fast
+from eda.parsers.tables import load_error_table
+from eda.cli.size import size_command
+from eda.outputs.sizing import write_sizing_outputs
 
 SOLVERS = [size_dp, size_fast]
 

@@ -1,7 +1,7 @@
 """Top-1 accuracy of the reference network under MAC timing errors (paper V-A, Table I and Fig. 14).
 
 For a design, a supply voltage and a sizing map, every MAC (r, c) of the M x N array has a
-timing-error probability per operation (eda.errtable, eqs. 7-9). The mapping permutation
+timing-error probability per operation (eda.method.errtable, eqs. 7-9). The mapping permutation
 (eda.mapping) says which weight each MAC holds in each load, so every weight inherits the error
 probability of its MAC (`weight_error_probabilities`). The error-injecting forward pass then
 draws, for every multiplication the array performs (image x output position x filter x input
@@ -77,10 +77,10 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ..errors import EdaError
-from ..mapping import ArrayPermutation
-from .model import MAPPED_LAYERS, LeNetDigits
-from .quantize import QMAX, QuantizedLayer, quantize_weights, quantized_model
+from eda.core.errors import EdaError
+from eda.method.mapping import ArrayPermutation
+from eda.nn.model import MAPPED_LAYERS, LeNetDigits
+from eda.nn.quantize import QMAX, QuantizedLayer, quantize_weights, quantized_model
 
 SEMANTICS = ("drop_product", "psum_error")
 # design -> (semantics, shift_rows of weight_error_probabilities)
@@ -125,7 +125,7 @@ def weight_error_probabilities(mac_error_probability: np.ndarray, permutation: A
     """{layer: per-weight error probability (float64, shaped like the weight)} from a per-MAC map.
 
     mac_error_probability: (M, N) timing-error probability per operation of MAC (row r, column c)
-    (e.g. eda.errtable's f(a) of each MAC's size at one voltage). The weight that MAC (r, c) holds
+    (e.g. eda.method.errtable's f(a) of each MAC's size at one voltage). The weight that MAC (r, c) holds
     in load t (row_tile*M + row_source[t, r, c] of filter column_filter[t, c], the inverse of
     eda.mapping.loads_of) gets mac_error_probability[r, c]. layer_shapes: {layer: weight shape or
     array} for every layer the permutation loads; every weight must be placed exactly once.

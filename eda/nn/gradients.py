@@ -17,8 +17,8 @@ import torch.nn.functional as F
 
 from torch.func import functional_call, grad, vmap
 
-from .model import MAPPED_LAYERS
-from .quantize import QuantizedLayer, quantized_model
+from eda.nn.model import MAPPED_LAYERS
+from eda.nn.quantize import QuantizedLayer, quantized_model
 
 
 def weight_gradients(model: torch.nn.Module, quantized: dict[str, QuantizedLayer],

@@ -25,10 +25,10 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ..errors import EdaError
-from ..sensitivity import curvature_sensitivity, weight_sensitivity
-from .model import MAPPED_LAYERS
-from .quantize import BITS, QuantizedLayer
+from eda.core.errors import EdaError
+from eda.method.sensitivity import curvature_sensitivity, weight_sensitivity
+from eda.nn.model import MAPPED_LAYERS
+from eda.nn.quantize import BITS, QuantizedLayer
 
 DRAW_CHUNK = 8  # draws evaluated per batched forward pass (bounds memory: chunk x images x activations)
 

@@ -23,14 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EdaError
-from ..mapping import STRATEGIES, StrategyMap, map_all_strategies
-from ..sensitivity import curvature_sensitivity, weight_sensitivity
-from .gradients import fisher_diagonal, weight_gradients
-from .inject import FilterCheck, filter_injection_study
-from .model import ARCHITECTURE, MAPPED_LAYERS
-from .quantize import BITS, QuantizedLayer, quantize_weights, quantized_model
-from .train import DEFAULT_EPOCHS, ReferenceNetwork, evaluate, train_reference
+from eda.core.errors import EdaError
+from eda.method.mapping import STRATEGIES, StrategyMap, map_all_strategies
+from eda.method.sensitivity import curvature_sensitivity, weight_sensitivity
+from eda.nn.gradients import fisher_diagonal, weight_gradients
+from eda.nn.inject import FilterCheck, filter_injection_study
+from eda.nn.model import ARCHITECTURE, MAPPED_LAYERS
+from eda.nn.quantize import BITS, QuantizedLayer, quantize_weights, quantized_model
+from eda.nn.train import DEFAULT_EPOCHS, ReferenceNetwork, evaluate, train_reference
 
 DEFAULT_BER = 1e-2
 CHECK_BER = 2e-3  # Fig. 2 check: ~13 % of conv1 and ~58 % of conv2 filter draws flip >= 1 bit

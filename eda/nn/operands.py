@@ -1,6 +1,6 @@
 """The operand stream one MAC of a weight-stationary array sees when it runs the reference network.
 
-Dataflow (eda/mapping.py): a layer is the K x F matrix of its int8 weight codes (K = C*kh*kw
+Dataflow (eda/method/mapping.py): a layer is the K x F matrix of its int8 weight codes (K = C*kh*kw
 im2col rows, F filters); array rows take K, columns take filters, and a layer with more
 than `array_rows` rows is cut into row tiles loaded one after another. The MAC at layer row
 k (array row k mod M of row tile k // M) and filter column f holds weight code W[k, f] for
@@ -37,13 +37,13 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ..errors import EdaError
-from ..fsutil import atomic_write_bytes, sha256_text
-from ..mapping import weight_matrix
-from .maps import reference_dir
-from .model import ARCHITECTURE, MAPPED_LAYERS
-from .quantize import QMAX, quantize_weights, quantized_model
-from .train import DEFAULT_EPOCHS, train_reference
+from eda.core.errors import EdaError
+from eda.core.files import atomic_write_bytes, sha256_text
+from eda.method.mapping import weight_matrix
+from eda.nn.maps import reference_dir
+from eda.nn.model import ARCHITECTURE, MAPPED_LAYERS
+from eda.nn.quantize import QMAX, quantize_weights, quantized_model
+from eda.nn.train import DEFAULT_EPOCHS, train_reference
 
 OPERAND_COLUMNS = ["a_code", "w_code", "psum_in", "image", "position"]
 OPERANDS_FORMAT = "3"  # bump when the stream's definition changes (invalidates cached .npz files)

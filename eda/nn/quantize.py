@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import EdaError
-from .model import MAPPED_LAYERS
+from eda.core.errors import EdaError
+from eda.nn.model import MAPPED_LAYERS
 
 BITS = 8
 QMAX = (1 << (BITS - 1)) - 1  # 127

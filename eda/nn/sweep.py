@@ -21,13 +21,13 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from ..errors import EdaError
-from ..fsutil import atomic_write_text
-from ..mapping import ArrayPermutation
-from ..table2 import minimum_voltages
-from .model import ARCHITECTURE
+from eda.core.errors import EdaError
+from eda.core.files import atomic_write_text
+from eda.method.mapping import ArrayPermutation
+from eda.method.table2 import minimum_voltages
+from eda.nn.model import ARCHITECTURE
 
-__all__ = ["DesignCase", "accuracy_sweep", "mac_error_map", "minimum_voltages", "plot_sweep"]
+__all__ = ["DesignCase", "accuracy_sweep", "mac_error_map", "minimum_voltages"]
 
 SWEEP_FORMAT = 1  # bump when the injection model changes: invalidates cached points
 
@@ -68,7 +68,7 @@ def accuracy_sweep(study, cases: list[DesignCase], permutations: dict[str, Array
     error_tables: per kind, the long error table (size_index, area_um2, vdd, p_error); vdds: voltages
     to sweep. A case's uncached voltages run as one vectorized eda.nn.accuracy.accuracy_sweep.
     """
-    from . import accuracy
+    from eda.nn import accuracy
 
     network = accuracy.prepare_network(study)  # activation scales once, not per point
     recipe = f"{ARCHITECTURE}:{json.dumps(study.reference.meta.get('recipe', {}), sort_keys=True)}"
@@ -116,30 +116,3 @@ def accuracy_sweep(study, cases: list[DesignCase], permutations: dict[str, Array
     return pd.DataFrame(rows)
 
 
-def plot_sweep(sweep: pd.DataFrame, path: Path, max_loss: float) -> None:
-    """Fig. 14-style: accuracy against supply, one panel per budget, one line per design."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..fsutil import save_figure
-
-    budgets = list(dict.fromkeys(sweep["budget"]))
-    fig, axes = plt.subplots(1, len(budgets), figsize=(4.2 * len(budgets), 3.6), sharey=True, squeeze=False)
-    for ax, budget in zip(axes[0], budgets):
-        part = sweep[sweep["budget"] == budget]
-        for design, rows in part.groupby("design", sort=False):
-            rows = rows.sort_values("vdd")
-            ax.errorbar(rows["vdd"], rows["accuracy_mean"] * 100, yerr=rows["accuracy_std"] * 100, marker="o",
-                        markersize=3, capsize=2, label=design)
-        clean = float(part["clean_accuracy"].iloc[0])
-        ax.axhline((clean - max_loss) * 100, color="grey", linestyle=":", linewidth=1)
-        ax.set_title(f"budget: {budget}")
-        ax.set_xlabel("supply voltage (V)")
-        ax.invert_xaxis()
-        ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("top-1 accuracy (%)")
-    axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
-    save_figure(fig, path)

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import EdaError
-from ..fsutil import atomic_write_bytes, atomic_write_text
-from .model import ARCHITECTURE, LeNetDigits
+from eda.core.errors import EdaError
+from eda.core.files import atomic_write_bytes, atomic_write_text
+from eda.nn.model import ARCHITECTURE, LeNetDigits
 
 # 20 epochs: ~97 % held-out accuracy (seed 0). Much longer training memorizes the 1437 training
 # images (30 epochs: training loss 0.002), where the mean gradient Alg. 1 relies on vanishes.

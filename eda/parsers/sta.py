@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import EdaError
+from eda.core.errors import EdaError
 
 _SECTION = re.compile(r"^@@ (\w+)\s*$", re.M)
 _NUMBER = r"(-?[0-9.]+(?:[eE][-+]?[0-9]+)?)"

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import EdaError
+from eda.core.errors import EdaError
 
 ACTIVITY_COLUMNS = ["net", "toggles", "activity", "duty", "unknown_fraction", "floating"]
 _RANGE = re.compile(r"^(.*?)\s*\[(-?\d+):(-?\d+)\]$")

@@ -6,7 +6,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from ..errors import EdaError
+from eda.core.errors import EdaError
 
 
 @dataclass(frozen=True)

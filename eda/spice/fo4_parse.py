@@ -13,8 +13,8 @@ import re
 
 import pandas as pd
 
-from ..errors import EdaError
-from .fo4_deck import BEGIN_MARK, SAMPLE_MARK
+from eda.core.errors import EdaError
+from eda.spice.fo4_deck import BEGIN_MARK, SAMPLE_MARK
 
 SAMPLE_COLUMNS = ["sample", "tplh_ps", "tphl_ps", "fo4_ps"]
 

@@ -9,7 +9,7 @@ Kill-safe: done.json is written (atomically) only after the log parsed cleanly, 
 records a hash of everything that determines the samples (deck, .spiceinit, ngspice
 version, model files). A later call with the same inputs reuses the folder; a half-run
 folder (no done.json, or another hash) is simply run again. The ngspice processes are
-started here with Popen rather than through eda.runner.run_tool, which blocks: this
+started here with Popen rather than through eda.core.runner.run_tool, which blocks: this
 loop must count finished samples for the progress bar and kill every ngspice it started
 when interrupted (ngspice -b ignores SIGINT and would run on for minutes).
 """
@@ -29,13 +29,12 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from ..errors import EdaError
-from ..fsutil import atomic_write_text, sha256_text
-from ..runner import ToolError, find_tool
-from .fo4_deck import (INVERTER, MISMATCH_SECTION, SAMPLE_MARK, VDD_RANGE_V, fo4_deck, ngspice_seed,
-                       spiceinit_text, vdd_mv)
-from .fo4_parse import Fo4LogError, parse_fo4_log
-from .models import Sky130Models, find_sky130_models
+from eda.core.errors import EdaError
+from eda.core.files import atomic_write_text, sha256_text
+from eda.core.runner import ToolError, find_tool
+from eda.spice.fo4_deck import INVERTER, MISMATCH_SECTION, SAMPLE_MARK, VDD_RANGE_V, fo4_deck, ngspice_seed, spiceinit_text, vdd_mv
+from eda.spice.fo4_parse import Fo4LogError, parse_fo4_log
+from eda.spice.models import Sky130Models, find_sky130_models
 
 DECK_NAME = "fo4.sp"
 LOG_NAME = "ngspice.log"

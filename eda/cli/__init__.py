@@ -1,0 +1,1 @@
+"""The `eda` command line: one module per command group; nothing imports it."""

@@ -1,0 +1,7 @@
+"""`python -m eda.cli`: the same as the `eda` command."""
+
+import sys
+
+from eda.cli.main import main
+
+sys.exit(main())

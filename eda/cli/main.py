@@ -1,0 +1,278 @@
+"""The `eda` command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from eda.core.errors import EdaError
+from eda.designs.mac import MAC_KINDS, MacParams, render_mac
+from eda.cli.options import mac_options, DEFAULT_TARGETS_HELP, parse_targets, cache_dir_from, read_csv_table, parse_voltages
+from eda.method.errtable import PROJECT_PROPAGATION_P
+from eda.method.errmodel import DEFAULT_CRITICAL_PATHS
+
+
+
+
+
+
+
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--platforms-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="folder holding <platform>/lib and lef (else $EDA_PLATFORMS_DIR, $FLOW_HOME/platforms, $PDK_ROOT)")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="run cache (else $VOLTSCALE_CACHE or ~/.cache/voltscale)")
+@click.version_option(package_name="voltscale")
+@click.pass_context
+def cli(ctx, platforms_dir, cache_dir):
+    """voltscale: MAC variants for voltage-scalable DNN accelerators, characterized with open tools."""
+    ctx.ensure_object(dict)
+    ctx.obj.update(platforms_dir=platforms_dir, cache_dir=cache_dir)
+
+
+@cli.command()
+@click.option("--kind", type=click.Choice(MAC_KINDS), required=True, help="MAC kind")
+@mac_options
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="write here instead of stdout")
+def rtl(kind, a_bits, w_bits, acc_bits, razor_bits, out):
+    """Render the Verilog of one MAC variant."""
+    text = render_mac(MacParams(kind, a_bits, w_bits, acc_bits, razor_bits))
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        from eda.core.files import atomic_write_text
+
+        atomic_write_text(out, text)
+        click.echo(f"wrote {out}", err=True)
+
+
+@cli.command()
+@click.option("--kind", "kinds", type=click.Choice(MAC_KINDS), multiple=True, help="MAC kind (repeatable; default: all)")
+@mac_options
+@click.option("-n", "--vectors", "n_vectors", default=10_000, show_default=True, type=click.IntRange(min=1), help="random vectors")
+@click.option("--seed", default=0, show_default=True, help="random seed")
+@click.option("--error-rate", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="fraction of cycles with an injected Razor error (thundervolt, proposed)")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None, help="keep the simulation files here")
+def verify(kinds, a_bits, w_bits, acc_bits, razor_bits, n_vectors, seed, error_rate, workdir):
+    """Simulate MAC variants with iverilog and compare every cycle with the numpy golden model."""
+    import tempfile
+
+    from eda.verify.mac_sim import verify_mac
+
+    failed = []
+    with tempfile.TemporaryDirectory(prefix="voltscale-verify-") as tmp:
+        for kind in kinds or MAC_KINDS:
+            rate = 0.0 if kind == "tpu" else error_rate
+            result = verify_mac(MacParams(kind, a_bits, w_bits, acc_bits, razor_bits), n_vectors, seed,
+                                workdir=(workdir or Path(tmp)) / kind, error_rate=rate)
+            click.echo(f"{kind}: {'PASS' if result.passed else 'FAIL'}: {result.summary()}")
+            if not result.passed:
+                failed.append(kind)
+    if failed:
+        raise EdaError(f"simulation does not match the golden model for: {', '.join(failed)}")
+
+
+@cli.command()
+@click.option("--platform", "platform_name", default="sky130hd", show_default=True, help="platform config name")
+@click.option("--kind", "kinds", type=click.Choice(MAC_KINDS), multiple=True, help="MAC kind (repeatable; default: all)")
+@click.option("--verilog", "verilog", type=click.Path(dir_okay=False, path_type=Path), multiple=True,
+              help="characterize your own RTL instead (repeatable); needs --top")
+@click.option("--top", default=None, help="top module of --verilog")
+@click.option("--clock", default="clk", show_default=True, help="clock port of --verilog's top")
+@click.option("--register-io", is_flag=True, help="wrap --verilog's top in input and output registers")
+@mac_options
+@click.option("--targets", default="2000,3000,4000,6000", show_default=True, help=f"synthesis delay targets: {DEFAULT_TARGETS_HELP}")
+@click.option("--corner", "corners", multiple=True, help="liberty corner(s) to analyse (default: nominal)")
+@click.option("--clock-period-ns", default=10.0, show_default=True, type=click.FloatRange(min=0, min_open=True), help="STA/power clock")
+@click.option("--activity", default=0.2, show_default=True, type=click.FloatRange(0, 2), help="input toggles per cycle for power")
+@click.option("-j", "--jobs", default=0, show_default=True, help="parallel runs (0: one per core)")
+@click.option("--timeout", "timeout_s", default=600.0, show_default=True, help="seconds per tool run")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="output folder")
+@click.option("--backend", type=click.Choice(["embedded", "orfs"]), default="embedded", show_default=True,
+              help="embedded: Yosys + OpenSTA; orfs: OpenROAD-flow-scripts place and route in $FLOW_HOME")
+@click.option("--flow-home", type=click.Path(file_okay=False, path_type=Path), default=None, help="ORFS flow/ folder (default: $FLOW_HOME)")
+@click.option("--core-utilization", default=40.0, show_default=True, help="ORFS CORE_UTILIZATION (%)")
+@click.option("--place-density", default=0.60, show_default=True, help="ORFS PLACE_DENSITY")
+@click.option("--orfs-var", "orfs_vars", multiple=True, metavar="KEY=VALUE", help="extra ORFS config.mk variable (repeatable)")
+@click.pass_context
+def characterize(ctx, platform_name, kinds, verilog, top, clock, register_io, a_bits, w_bits, acc_bits, razor_bits,
+                 targets, corners, clock_period_ns, activity, jobs, timeout_s, out_dir, backend, flow_home, core_utilization,
+                 place_density, orfs_vars):
+    """Synthesize at each delay target, then time and power each netlist with OpenSTA.
+
+    Writes OUT/characterization.csv, OUT/manifest.json and OUT/runs/<variant>/ (scripts and logs).
+    With --backend orfs, each target is an ORFS run (FLOW_VARIANT D<ps>, clock = target) and
+    OUT/ holds designs/ (config.mk, constraint-D<ps>.sdc), orfs/ (ORFS's WORK_HOME) and the table.
+    """
+    from eda.flow.characterize import characterize as run_characterize, write_outputs
+    from eda.designs.registry import mac_design, user_design
+    from eda.core.platforms import load_platform
+    from eda.flow.sta import StaSettings
+
+    target_list = parse_targets(targets)
+    if verilog:
+        if kinds:
+            raise click.UsageError("use either --kind or --verilog, not both")
+        if not top:
+            raise click.UsageError("--verilog needs --top NAME")
+        designs = [user_design(list(verilog), top, clock=clock, register_io=register_io)]
+    else:
+        designs = [mac_design(MacParams(k, a_bits, w_bits, acc_bits, razor_bits)) for k in (kinds or MAC_KINDS)]
+    platform = load_platform(platform_name, ctx.obj["platforms_dir"])
+    settings = StaSettings(clock_period_ns=clock_period_ns, input_activity=activity, clock_port=clock if verilog else "clk")
+    from eda.designs.registry import Variant
+
+    variants = [Variant(d, t) for d in designs for t in target_list]
+    if backend == "orfs":
+        from eda.backends.orfs.characterize import characterize_with_orfs
+        from eda.backends.orfs.design import OrfsSettings
+
+        extra = {}
+        for item in orfs_vars:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--orfs-var")
+            extra[key.strip()] = value
+        orfs_settings = OrfsSettings(core_utilization_pct=core_utilization, place_density=place_density, extra_variables=extra)
+        table = characterize_with_orfs(variants, platform, out_dir, orfs_settings, flow_home=flow_home, parallel=jobs,
+                                       timeout_s=timeout_s)
+        click.echo(f"wrote {out_dir / 'characterization.csv'} ({len(table)} rows from ORFS)")
+        return
+    result = run_characterize(variants, platform, settings, cache_dir_from(ctx), corners=list(corners) or None,
+                              jobs=jobs, timeout_s=timeout_s)
+    csv_path = write_outputs(result, out_dir, platform, settings, sys.argv)
+    cached = sum(e["cached"] for e in result.runs)
+    click.echo(f"wrote {csv_path} ({len(result.table)} rows; {cached} of {len(result.runs)} runs from cache)")
+
+
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help=f"TOML configuration (default: {Path('voltscale.toml')})")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="output folder (default: the config's out_dir)")
+@click.option("-j", "--jobs", default=None, type=click.IntRange(min=0), help="parallel runs (default: the config's)")
+@click.option("--print-config", is_flag=True, help="print the resolved configuration with units and exit")
+@click.pass_context
+def run(ctx, config_path, out_dir, jobs, print_config):
+    """The main job: characterize every configured MAC kind and write reports/<platform>/."""
+    if print_config:
+        from eda.jobs.config import load_config, print_config as config_text
+
+        click.echo(config_text(load_config(config_path)))
+        return
+    from eda.jobs.main import run_main_job
+
+    run_main_job(config_path, out_dir, jobs, ctx.obj["platforms_dir"], cache_dir_from(ctx))
+
+
+@cli.command()
+@click.option("--characterization", "characterization_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="characterization.csv from `eda characterize` or `eda run`")
+@click.option("--fo4", "fo4_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="FO4 table from `eda fo4` (default: the platform's, e.g. platforms/sky130hd/fo4_tt_025C.csv)")
+@click.option("--kind", default="proposed", show_default=True, type=click.Choice(MAC_KINDS), help="MAC kind whose sizes are tabulated")
+@click.option("--corner", default=None, help="corner the sizes were timed at (default: the platform's nominal)")
+@click.option("--vdd", "vdd_text", default=None, help="supply voltages, 1.8,1.2 or 1.8:0.9:0.05 (default: every FO4 table voltage)")
+@click.option("--clock-ns", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="clock period (default: the slowest size's delay at the nominal supply, so every size meets timing there)")
+@click.option("-p", "--propagation-p", default=PROJECT_PROPAGATION_P, show_default=True, type=click.FloatRange(0, 1, max_open=True),
+              help="probability that a transition propagates one more stage (eq. 7; the paper uses 0.5, see eda/method/errtable.py)")
+@click.option("--critical-paths", default=DEFAULT_CRITICAL_PATHS, show_default=True, type=click.IntRange(min=1), help="N in eq. 8")
+@click.option("--samples", default=10_000, show_default=True, type=click.IntRange(min=1), help="process-variation samples (eq. 9)")
+@click.option("--seed", default=1, show_default=True, help="Monte Carlo seed")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="output folder")
+def errtable(characterization_csv, fo4_csv, kind, corner, vdd_text, clock_ns, propagation_p, critical_paths, samples, seed, out_dir):
+    """Timing-error probability of every MAC size at every supply voltage (paper eqs. 7-9).
+
+    Writes OUT/error_probability.csv (one row per size and voltage), error_probability.md
+    (sizes down, voltages across) and the plots of error probability against area.
+    """
+    from eda.method.errtable import ErrorModelSettings
+    from eda.jobs.errors import write_kind_errors
+    from eda.spice.table import load_fo4_table
+    from eda.spice.table import platform_fo4_table
+
+    characterization = read_csv_table(characterization_csv)
+    platform_name = str(characterization["platform"].iloc[0]) if "platform" in characterization.columns else "sky130hd"
+    if corner is None:
+        from eda.core.platforms import platform_config
+
+        corner = platform_config(platform_name)[0]["nominal_corner"]
+    fo4_csv = fo4_csv or platform_fo4_table(platform_name)
+    result = write_kind_errors(characterization, characterization_csv, MacParams(kind), corner, load_fo4_table(fo4_csv),
+                               fo4_csv, clock_ns, parse_voltages(vdd_text) if vdd_text else None,
+                               ErrorModelSettings(propagation_p, critical_paths, samples, seed), out_dir, sys.argv)
+    click.echo(f"wrote {result.table['csv']} ({len(result.sizes)} sizes x {result.voltages} voltages, clock {result.clock_ns:.4g} ns)")
+    if result.bits is None:
+        largest = result.sizes.loc[result.sizes["area_um2"].idxmax()]
+        click.echo(f"no per-bit table: the run folder {characterization_csv.parent / largest['run_dir']} is not there "
+                   "(it is written beside characterization.csv by `eda characterize`)", err=True)
+    else:
+        click.echo(f"wrote {result.bits['csv']} and {result.bits['heatmap']}")
+
+
+
+
+@cli.command()
+@click.option("--platform", "platform_name", default="sky130hd", show_default=True)
+@click.pass_context
+def platforms(ctx, platform_name):
+    """Show where a platform's data files were found."""
+    from eda.core.platforms import available_platforms, load_platform
+
+    click.echo(f"known platforms: {', '.join(available_platforms())}")
+    platform = load_platform(platform_name, ctx.obj["platforms_dir"])
+    click.echo(f"{platform.name}: data in {platform.data_dir}")
+    for corner in platform.corners.values():
+        mark = " (nominal)" if corner.name == platform.nominal_corner else ""
+        click.echo(f"  {corner.name}{mark}: {corner.process}, {corner.vdd} V, {corner.temp_c} C: {', '.join(map(str, corner.libs))}")
+
+
+def _register_commands() -> None:
+    from eda.cli.power import power_command
+    from eda.cli.array import array_command
+    from eda.cli.fo4 import fo4_command
+    from eda.cli.sensitivity import sensitivity_command
+    from eda.cli.layout import qflow_command
+    from eda.cli.report import report_command, trace_command
+    from eda.cli.size import size_command
+
+    cli.add_command(array_command)
+    cli.add_command(power_command)
+    cli.add_command(fo4_command)
+    cli.add_command(qflow_command)
+    cli.add_command(sensitivity_command)
+    cli.add_command(size_command)
+    cli.add_command(report_command)
+    cli.add_command(trace_command)
+
+
+_register_commands()
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cli.main(args=argv, prog_name="eda", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except EdaError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def entry_point() -> None:
+    sys.exit(main())

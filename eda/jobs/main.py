@@ -1,0 +1,63 @@
+"""`eda run`: the main job, driven by a TOML configuration."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from eda.core.paths import REPO_ROOT
+from eda.designs.registry import Variant
+from eda.flow.characterize import characterize, write_outputs
+from eda.jobs.config import load_config
+from eda.designs.registry import mac_design
+from eda.core.files import atomic_write_text
+from eda.core.platforms import load_platform
+from eda.designs.mac import MacParams
+from eda.flow.sta import StaSettings
+from eda.outputs.summary import summary_markdown
+from eda.jobs.voltage import write_voltage_outputs
+from eda.core.errors import EdaError
+
+
+def output_folder(pattern: str, platform_name: str) -> str:
+    try:
+        return pattern.format(platform=platform_name)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise EdaError(f"out_dir {pattern!r}: only the placeholder {{platform}} is known ({exc!r})") from None
+
+
+def run_main_job(config_path: Path | None, out_dir: Path | None, jobs: int | None, platforms_dir, cache_dir: Path) -> Path:
+    config = load_config(config_path)
+    platform = load_platform(config.platform, platforms_dir)
+    out = Path(out_dir) if out_dir else REPO_ROOT / output_folder(config.out_dir, platform.name)
+    targets = config.characterize.targets_ps
+    settings = StaSettings(
+        clock_period_ns=float(config.characterize.clock_period_ns),
+        input_activity=float(config.characterize.input_activity),
+        shadow_delay_fraction=float(config.characterize.shadow_delay_fraction),
+    )
+    designs = [
+        mac_design(MacParams(kind, config.mac.a_bits, config.mac.w_bits, config.mac.acc_bits, config.mac.razor_bits))
+        for kind in config.kinds
+    ]
+    variants = [Variant(design, target) for design in designs for target in targets]
+    click.echo(f"characterizing {len(designs)} MAC kinds x {len(targets)} targets on {platform.name} into {out}", err=True)
+    result = characterize(variants, platform, settings, cache_dir, corners=config.corners or None,
+                          jobs=config.characterize.jobs if jobs is None else jobs, timeout_s=float(config.characterize.timeout_s))
+    csv_path = write_outputs(result, out, platform, settings, sys.argv)
+    atomic_write_text(out / "summary.md", summary_markdown(result.table, platform.nominal_corner))
+    click.echo(f"wrote {csv_path} and {out / 'summary.md'}", err=True)
+    write_voltage_outputs(result.table, csv_path, out, platform, config)
+    if config.method.enabled:
+        from eda.jobs.inputs import method_inputs
+        from eda.jobs.method import run_method
+
+        paths = run_method(config, platform, method_inputs(out, result.table, platform, config.kinds), cache_dir)
+        click.echo(f"wrote {paths['table2_md']} and {paths['html']}", err=True)
+    return out
+
+
+
+

@@ -1,0 +1,30 @@
+"""Switching overhead: the proposed-MAC array tile characterized per dataflow."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+import pandas as pd
+from eda.core.files import atomic_write_text
+from eda.jobs.config import Config
+
+
+def measure_tiles(config: Config, platform, cache_dir: Path, target_ps: int, out: Path) -> pd.DataFrame:
+    """Characterize the proposed-MAC tile per dataflow; the per-MAC switching overhead table."""
+    from eda.flow.characterize import characterize, write_outputs
+    from eda.flow.sta import StaSettings
+    from eda.method.overhead import switching_overhead
+    from eda.designs.tile import tile_variants
+
+    settings = StaSettings(float(config.characterize.clock_period_ns), float(config.characterize.input_activity),
+                           float(config.characterize.shadow_delay_fraction))
+    rows, cols = config.method.tile_rows, config.method.tile_cols
+    bits = dict(a_bits=config.mac.a_bits, w_bits=config.mac.w_bits, acc_bits=config.mac.acc_bits,
+                razor_bits=config.mac.razor_bits)
+    variants = tile_variants("proposed", int(target_ps), rows, cols, **bits)
+    result = characterize(variants, platform, settings, cache_dir, corners=None, jobs=config.characterize.jobs,
+                          timeout_s=float(config.characterize.timeout_s))
+    write_outputs(result, out, platform, settings, sys.argv)
+    overhead = switching_overhead(result.table, "proposed", platform.nominal_corner, rows, cols)
+    atomic_write_text(out / "switching_overhead.csv", overhead.to_csv(index=False))
+    return overhead

@@ -1,0 +1,1 @@
+"""The paper's method as computation: numpy/pandas only, no tool runs and no files written."""

@@ -1,0 +1,1 @@
+"""Writing results: CSV, markdown, HTML and figures, from data computed elsewhere."""

@@ -1,0 +1,35 @@
+"""The accuracy-against-supply plot of the accuracy sweep."""
+
+from __future__ import annotations
+
+from pathlib import Path
+import pandas as pd
+
+
+def plot_sweep(sweep: pd.DataFrame, path: Path, max_loss: float) -> None:
+    """Fig. 14-style: accuracy against supply, one panel per budget, one line per design."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from eda.core.files import save_figure
+
+    budgets = list(dict.fromkeys(sweep["budget"]))
+    fig, axes = plt.subplots(1, len(budgets), figsize=(4.2 * len(budgets), 3.6), sharey=True, squeeze=False)
+    for ax, budget in zip(axes[0], budgets):
+        part = sweep[sweep["budget"] == budget]
+        for design, rows in part.groupby("design", sort=False):
+            rows = rows.sort_values("vdd")
+            ax.errorbar(rows["vdd"], rows["accuracy_mean"] * 100, yerr=rows["accuracy_std"] * 100, marker="o",
+                        markersize=3, capsize=2, label=design)
+        clean = float(part["clean_accuracy"].iloc[0])
+        ax.axhline((clean - max_loss) * 100, color="grey", linestyle=":", linewidth=1)
+        ax.set_title(f"budget: {budget}")
+        ax.set_xlabel("supply voltage (V)")
+        ax.invert_xaxis()
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("top-1 accuracy (%)")
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, path)

@@ -1,0 +1,1 @@
+"""Parsers of OpenROAD-flow-scripts outputs: metrics JSON, reports, units."""

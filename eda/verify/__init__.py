@@ -1,0 +1,1 @@
+"""RTL simulation with iverilog, compared bit for bit with numpy models."""
