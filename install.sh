@@ -12,6 +12,8 @@ command -v iverilog >/dev/null || need+=(iverilog)
 command -v ngspice >/dev/null || need+=(ngspice)
 # qflow: the place-and-route backend (`eda layout`) with the osu018 library it ships.
 { command -v qflow >/dev/null && [ -d /usr/share/qflow/tech/osu018 ]; } || need+=(qflow qflow-tech-osu018)
+# The reference workload's data: Fashion-MNIST, 60,000 + 10,000 images (30 MB).
+[ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || need+=(dataset-fashion-mnist)
 if [ ${#need[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     echo "installing Debian packages: ${need[*]}" >&2

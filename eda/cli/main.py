@@ -156,18 +156,24 @@ def characterize(ctx, platform_name, kinds, verilog, top, clock, register_io, a_
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="output folder (default: the config's out_dir)")
 @click.option("-j", "--jobs", default=None, type=click.IntRange(min=0), help="parallel runs (default: the config's)")
+@click.option("--model", default=None, help="your network: net.py:ClassName or net.onnx (overrides workload.model)")
+@click.option("--weights", default=None, help="state_dict of --model (torch.save(model.state_dict(), path))")
+@click.option("--data", default=None, help="test data: .npz with images and labels, or a folder <label>/<image>")
+@click.option("--images", default=None, type=click.IntRange(min=0), help="test images used (0: all)")
 @click.option("--print-config", is_flag=True, help="print the resolved configuration with units and exit")
 @click.pass_context
-def run(ctx, config_path, out_dir, jobs, print_config):
+def run(ctx, config_path, out_dir, jobs, model, weights, data, images, print_config):
     """The main job: characterize every configured MAC kind and write reports/<platform>/."""
-    if print_config:
-        from eda.jobs.config import load_config, print_config as config_text
+    from eda.jobs.config import load_config, print_config as config_text, with_workload
 
-        click.echo(config_text(load_config(config_path)))
+    overrides = {k: v for k, v in (("model", model), ("weights", weights), ("data", data), ("images", images)) if v is not None}
+    config = with_workload(load_config(config_path), **overrides)
+    if print_config:
+        click.echo(config_text(config))
         return
     from eda.jobs.main import run_main_job
 
-    run_main_job(config_path, out_dir, jobs, ctx.obj["platforms_dir"], cache_dir_from(ctx))
+    run_main_job(config, out_dir, jobs, ctx.obj["platforms_dir"], cache_dir_from(ctx))
 
 
 @cli.command()
@@ -235,19 +241,25 @@ def platforms(ctx, platform_name):
 
 def _register_commands() -> None:
     from eda.cli.power import power_command
+    from eda.cli.dta import dta_command
     from eda.cli.array import array_command
     from eda.cli.fo4 import fo4_command
+    from eda.cli.leakage import leakage_command
     from eda.cli.sensitivity import sensitivity_command
     from eda.cli.layout import qflow_command
     from eda.cli.report import report_command, trace_command
     from eda.cli.size import size_command
+    from eda.cli.train import train_command
 
     cli.add_command(array_command)
     cli.add_command(power_command)
+    cli.add_command(dta_command)
     cli.add_command(fo4_command)
+    cli.add_command(leakage_command)
     cli.add_command(qflow_command)
     cli.add_command(sensitivity_command)
     cli.add_command(size_command)
+    cli.add_command(train_command)
     cli.add_command(report_command)
     cli.add_command(trace_command)
 

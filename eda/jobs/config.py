@@ -17,6 +17,7 @@ from typing import Any
 from eda.core.errors import EdaError
 from eda.core.paths import REPO_ROOT
 from eda.designs.mac import MAC_KINDS
+from eda.jobs.power import DEFAULT_CYCLES
 from eda.method.errmodel import DEFAULT_CRITICAL_PATHS
 from eda.method.errtable import PROJECT_PROPAGATION_P
 
@@ -71,6 +72,11 @@ VARIABLES = [
     Variable("errors.critical_paths", int, DEFAULT_CRITICAL_PATHS, "N of eq. 8: critical paths per MAC", minimum=1),
     Variable("errors.process_samples", int, 10_000, "Monte Carlo samples of eq. 9", minimum=1),
     Variable("errors.seed", int, 1, "seed of the process-variation samples", minimum=0),
+    Variable("errors.measure", bool, True,
+             "timing-simulate every MAC size on the workload's operands (eda dta) before the error tables"),
+    Variable("errors.fit_p", bool, True,
+             "use eq. 7's p fitted per kind to that simulation (else errors.propagation_p)"),
+    Variable("errors.dta_cycles", int, 10_000, "simulated clock cycles per MAC size", "cycles", minimum=1),
     Variable("method.enabled", bool, True, "sensitivity maps, sizing, accuracy sweep and Table II (needs the `nn` extra: torch)"),
     Variable("method.array_rows", int, 256, "MAC array rows (M)", minimum=1),
     Variable("method.array_cols", int, 256, "MAC array columns (N)", minimum=1),
@@ -78,8 +84,6 @@ VARIABLES = [
              open_maximum=True),
     Variable("method.sensitivity_method", str, "taylor", "taylor (the paper's Alg. 1) or curvature",
              choices=("taylor", "curvature")),
-    Variable("method.network_seed", int, 0, "seed of the reference network's training", minimum=0),
-    Variable("method.network_epochs", int, 0, "training epochs of the reference network (0: the package default)", minimum=0),
     Variable("method.iso_fractions", list, [1 / 3, 1 / 2, 2 / 3],
              "iso-area budgets: the size this far up each kind's size list, for every MAC (paper: sizes 4, 6, 8 of 13)",
              minimum=0, maximum=1, item_type=NUMBER),
@@ -89,12 +93,30 @@ VARIABLES = [
     Variable("method.tile_rows", int, 4, "rows of the array tile that measures the switching overhead (multiple of 4)",
              minimum=4),
     Variable("method.tile_cols", int, 2, "columns of that tile", minimum=1),
+    Variable("power.activity", bool, True,
+             "Table II also with activity-based power: gate-level simulation of each MAC size the designs use on the "
+             "network's operands (`eda power`), scaled to Vmin with the leakage law"),
+    Variable("power.activity_cycles", int, DEFAULT_CYCLES, "measured clock cycles of that simulation (after a warm-up)",
+             "cycles", minimum=1),
     Variable("accuracy.vdds", list, [], "supplies of the accuracy sweep (empty: every error-table voltage up to nominal)", "V",
              minimum=1e-3, item_type=NUMBER),
-    Variable("accuracy.repeats", int, 8, "inferences of the test split per point (independent error draws)", minimum=1),
+    Variable("accuracy.repeats", int, 4, "most injection passes over the test set per point (independent error draws)",
+             minimum=1),
+    Variable("accuracy.min_repeats", int, 2, "injection passes every point gets before its interval is checked", minimum=1),
+    Variable("accuracy.half_width", NUMBER, 0.005,
+             "passes are added until the 95% interval of the accuracy loss is this narrow (or repeats is reached)",
+             "fraction", minimum=0),
     Variable("accuracy.seed", int, 1, "seed of the error draws", minimum=0),
-    Variable("accuracy.max_loss", NUMBER, 0.03, "Vmin: largest accepted top-1 accuracy loss (0.03 = 3 points)", "fraction",
+    Variable("accuracy.max_loss", NUMBER, 0.03,
+             "Vmin (Table II): largest accepted top-1 loss, as the one-sided 95% upper bound (0.03 = 3 points)",
+             "fraction", minimum=0, maximum=1, open_maximum=True),
+    Variable("accuracy.strict_loss", NUMBER, 0.005, "a second Vmin reported at this loss (0: none)", "fraction",
              minimum=0, maximum=1, open_maximum=True),
+    Variable("workload.model", str, "",
+             "your own network: path/to/net.py:ClassName or model.onnx (empty: the Fashion-MNIST reference CNN)"),
+    Variable("workload.weights", str, "", "state_dict file of workload.model (torch.save(model.state_dict(), path))"),
+    Variable("workload.data", str, "", "test data: .npz (images, labels) or a folder <label>/<image> (empty: Fashion-MNIST test)"),
+    Variable("workload.images", int, 0, "test images used (0: all)", minimum=0),
 ]
 SECTIONS = tuple(dict.fromkeys(v.section for v in VARIABLES if v.section))
 
@@ -233,3 +255,14 @@ def config_reference() -> str:
         allowed = ", ".join(map(str, v.choices)) if v.choices else _range_text(v)
         lines.append(f"| `{v.key}` | {_type_name(v.type)} | `{v.default!r}` | {v.unit} | {allowed} | {v.description} |")
     return "\n".join(lines) + "\n"
+
+
+def with_workload(config: Config, **values) -> Config:
+    """The configuration with [workload] values replaced (command-line options), checked like the file's."""
+    from dataclasses import replace
+
+    problems = [problem for key, value in values.items()
+                for problem in check_value(next(v for v in VARIABLES if v.key == f"workload.{key}"), value)]
+    if problems:
+        raise EdaError("; ".join(problems))
+    return replace(config, workload=replace(config.workload, **values)) if values else config

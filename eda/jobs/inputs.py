@@ -15,6 +15,7 @@ class MethodInputs:
     nominal_corner: str
     nominal_vdd: float
     error_tables: dict[str, pd.DataFrame]  # per kind, long (size_index, target_ps, area_um2, delay_ns, vdd, clock_ns, p_error)
+    bit_tables: dict[str, pd.DataFrame | None] = None  # per kind, per-bit error probability (largest size), if written
 
 
 def kind_sizes(inputs: MethodInputs, kind: str) -> pd.DataFrame:
@@ -39,4 +40,8 @@ def method_inputs(out: Path, characterization: pd.DataFrame, platform, kinds: li
     if at_nominal.empty:
         raise EdaError(f"the characterization table has no rows at the nominal corner {platform.nominal_corner}")
     nominal_vdd = float(at_nominal.iloc[0])
-    return MethodInputs(out, characterization, platform.nominal_corner, nominal_vdd, error_tables)
+    bit_tables = {}
+    for kind in kinds:
+        path = out / "errors" / kind / "bit_error_probability.csv"
+        bit_tables[kind] = pd.read_csv(path) if path.is_file() else None
+    return MethodInputs(out, characterization, platform.nominal_corner, nominal_vdd, error_tables, bit_tables)

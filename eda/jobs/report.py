@@ -41,12 +41,16 @@ def rebuild(report_dir: Path, max_loss: float | None) -> pd.DataFrame:
     specs_raw = json.loads((report_dir / SPECS_FILE).read_text())
     vmin_of = vmin[vmin["budget"] == settings["table_budget"]].set_index("design")["vmin_v"]
     specs = [DesignSpec(s["design"], s["kind"], s["dataflow"], {int(k): v for k, v in s["size_counts"].items()},
-                        float(s["clock_ns"]), float(vmin_of.get(s["design"], np.nan))) for s in specs_raw]
+                        float(s["clock_ns"]), float(vmin_of.get(s["design"], np.nan)),
+                        float(s.get("cycles_per_inference", np.nan))) for s in specs_raw]
     overhead = read_report_table(report_dir / "tiles" / "switching_overhead.csv")
     sizes = {kind: kind_sizes(inputs, kind) for kind in kinds}
     previous = read_report_table(report_dir / "table2.csv")
+    from eda.jobs.activity import read_table2_power
+
+    power = read_table2_power(report_dir, settings)  # what `eda run` measured (power/), no tool rerun
     table = table2(specs, sizes, overhead, inputs.nominal_vdd, previous["technology"].iloc[0],
-                   bits=int(previous["bitwidth_bits"].iloc[0]))
+                   bits=int(previous["bitwidth_bits"].iloc[0]), activity=power.activity, leakage=power.leakage)
     atomic_write_text(report_dir / "accuracy" / "vmin.csv", vmin.to_csv(index=False))
     write_report(report_dir, table, variances=read_report_table(report_dir / "sensitivity" / "variances.csv"),
                  sizings=read_report_table(report_dir / "sizing" / "sizings.csv"), vmin=vmin, sweep=sweep, overhead=overhead,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 import click
 from eda.core.paths import REPO_ROOT
@@ -11,8 +12,32 @@ from eda.designs.mac import MacParams
 from eda.jobs.config import Config
 
 
-def write_voltage_outputs(table, csv_path: Path, out: Path, platform, config: Config) -> None:
-    """FO4 table, delay/power at the other corners, and the error-probability tables per kind."""
+def measure_errors(csv_path: Path, out: Path, platform, config: Config, settings, vdds, cache_dir: Path,
+                   operands) -> dict[str, float]:
+    """`eda dta` for every kind (cached): measured tables in errors/measured/, and the p of eq. 7 fitted
+    per kind, which the error tables then use (the simulation cannot resolve the 1e-8-level rates
+    that decide accuracy; the fitted model extrapolates to them)."""
+    from eda.jobs.dta import dta_report
+
+    click.echo(f"timing simulation of every size ({config.errors.dta_cycles} cycles of the workload's operands)", err=True)
+    results, _ = dta_report(csv_path, out / "errors" / "measured", platform, cache_dir, kinds=list(config.kinds),
+                            cycles=int(config.errors.dta_cycles), vdds=vdds, clock_ns=float(config.errors.clock_ns) or None,
+                            model=settings, mac=MacParams("tpu", config.mac.a_bits, config.mac.w_bits, config.mac.acc_bits,
+                                                          config.mac.razor_bits),
+                            shadow_delay_fraction=float(config.characterize.shadow_delay_fraction),
+                            jobs=config.characterize.jobs, timeout_s=float(config.characterize.timeout_s), command=sys.argv,
+                            operands=operands() if operands is not None else None)
+    fitted = {r.kind: float(r.fit.p) for r in results if r.fit is not None and config.errors.fit_p}
+    for kind, p in fitted.items():
+        click.echo(f"  {kind}: p of eq. 7 fitted to the simulation: {p:.3f}", err=True)
+    return fitted
+
+
+def write_voltage_outputs(table, csv_path: Path, out: Path, platform, config: Config, cache_dir: Path | None = None,
+                          operands=None) -> None:
+    """FO4 table, delay/power at the other corners, the timing simulation of every size, and the
+    error-probability tables per kind (eqs. 7-9 with p fitted to the simulation, or as configured).
+    operands: () -> (frame, label), the workload's operand stream for the timing simulation."""
     from eda.method.errtable import ErrorModelSettings
     from eda.jobs.errors import write_kind_errors
     from eda.spice.table import load_fo4_table
@@ -36,8 +61,11 @@ def write_voltage_outputs(table, csv_path: Path, out: Path, platform, config: Co
     settings = ErrorModelSettings(float(config.errors.propagation_p), config.errors.critical_paths,
                                   config.errors.process_samples, config.errors.seed)
     vdds = [float(v) for v in config.errors.vdds] or None
+    fitted = measure_errors(csv_path, out, platform, config, settings, vdds, cache_dir, operands) \
+        if config.errors.measure and cache_dir is not None else {}
     for kind in config.kinds:
         params = MacParams(kind, config.mac.a_bits, config.mac.w_bits, config.mac.acc_bits, config.mac.razor_bits)
+        kind_settings = replace(settings, propagation_p=fitted[kind]) if kind in fitted else settings
         write_kind_errors(table, csv_path, params, platform.nominal_corner, fo4, fo4_path,
-                          float(config.errors.clock_ns) or None, vdds, settings, out / "errors" / kind, sys.argv)
+                          float(config.errors.clock_ns) or None, vdds, kind_settings, out / "errors" / kind, sys.argv)
     click.echo(f"wrote {out / 'voltage_scaling.md'} and {out / 'errors'}/<kind>/", err=True)
