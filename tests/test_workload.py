@@ -202,6 +202,9 @@ def test_paired_interval_and_rule():
     se = np.std(np.r_[np.ones(40), np.zeros(960)], ddof=1) / np.sqrt(1000)
     assert stats["loss_ci_high"] == pytest.approx(0.04 + 1.959964 * se)
     assert not stats["passes"] and paired_stats(clean, correct, 1, 0.06)["passes"]
+    # no image changed on 50 images: the rule of three bounds the loss at 6%, so 3% is not shown
+    few = paired_stats(np.ones(50, dtype=bool), np.ones(50), 1, 0.03)
+    assert few["loss"] == 0 and few["loss_upper_bound"] == pytest.approx(3 / 50) and not few["passes"]
 
 
 def test_bisection_finds_the_boundary_with_few_evaluations():

@@ -264,7 +264,7 @@ def minimum_supplies(workload: LoadedWorkload, cases: list[DesignCase], maps: di
             points[(case.design, case.budget, vdd)] = {
                 "design": case.design, "kind": case.kind, "strategy": case.strategy, "budget": case.budget,
                 "vdd": vdd, "mean_mac_p_error": float(mac_p.mean()), "max_mac_p_error": float(mac_p.max()),
-                "unrecovered_fraction": unrecovered, "accuracy_mean": stats.accuracy,
+                "unrecovered_fraction": unrecovered, "accuracy_mean": stats.accuracy,  # whole set: clean - paired loss
                 "clean_accuracy": run.clean_accuracy, "loss": stats.loss, "loss_ci_low": stats.loss_ci_low,
                 "loss_ci_high": stats.loss_ci_high, "loss_upper_bound": stats.loss_upper_bound,
                 "repeats": stats.repeats, "images": stats.images, "failures_per_pass": stats.failures_per_pass,

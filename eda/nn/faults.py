@@ -40,9 +40,10 @@ from eda.core.errors import EdaError
 from eda.nn.network import MappedNetwork
 
 ACC_BITS = 24
-MAX_FAILURES = 4_000_000    # dropped products patched per layer and pass
+MAX_FAILURES = 12_000_000   # dropped products patched per layer and pass (in chunks of CHUNK_DROPS)
 MAX_FLIPS = 40_000          # partial-sum flips per layer and pass (each gathers its column's products)
-CHUNK = 50_000             # failures whose partial sums are gathered at once
+CHUNK = 50_000             # flips whose partial sums are gathered at once
+CHUNK_DROPS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,12 @@ def _add(outputs: torch.Tensor, image, filt, position, delta: torch.Tensor) -> N
 
 
 def _drop(module, inputs, outputs, failures, weight_shape, trials_per_image):
+    for start in range(0, len(failures[0]), CHUNK_DROPS):
+        part = slice(start, start + CHUNK_DROPS)
+        _drop_chunk(module, inputs, outputs, (failures[0][part], failures[1][part]), weight_shape, trials_per_image)
+
+
+def _drop_chunk(module, inputs, outputs, failures, weight_shape, trials_per_image):
     flat_weight, trial = failures
     filt = torch.from_numpy(flat_weight // int(np.prod(weight_shape[1:])))
     k = torch.from_numpy(flat_weight % int(np.prod(weight_shape[1:])))

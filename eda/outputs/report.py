@@ -150,9 +150,11 @@ def power_markdown(table: pd.DataFrame, settings: dict, sizes: pd.DataFrame | No
 def table2_markdown(table: pd.DataFrame, settings: dict, sizes: pd.DataFrame | None = None) -> str:
     return "\n".join([
         "# Table II: systolic-array accelerators compared", "",
-        f"Ours: {settings.get('array', '?')} MACs on {table['technology'].iloc[0]}, reference network on scikit-learn digits; "
-        f"Vmin = lowest swept supply with top-1 loss <= {settings.get('max_loss', 0):.1%} "
-        f"(budget `{settings.get('table_budget')}`). Power @Vmin = power @Vnom x (Vmin/Vnom)^2 (the paper's rule).", "",
+        f"Ours: {settings.get('array', '?')} MACs on {table['technology'].iloc[0]}, network "
+        f"{(settings.get('network') or {}).get('architecture') or (settings.get('network') or {}).get('source', '?')} "
+        f"on {settings.get('test_images', '?')} test images; Vmin = lowest supply whose one-sided 95% bound of the "
+        f"paired top-1 loss is <= {settings.get('max_loss', 0):.1%} (budget `{settings.get('table_budget')}`; "
+        "accuracy/vmin.csv, workload.md). Power @Vmin = power @Vnom x (Vmin/Vnom)^2 (the paper's rule).", "",
         markdown_table(table, COLUMNS), "",
         "The paper's Table II (65 nm, ResNet-18 on ImageNet; seeds/002, savings recomputed from its powers):", "",
         markdown_table(paper_table2(), PAPER_COLUMNS), "",
