@@ -40,7 +40,7 @@ from eda.core.errors import EdaError
 from eda.nn.network import MappedNetwork
 
 ACC_BITS = 24
-MAX_FAILURES = 12_000_000   # dropped products patched per layer and pass (in chunks of CHUNK_DROPS)
+MAX_FAILURES = 4_000_000    # dropped products patched per layer and pass (in chunks of CHUNK_DROPS)
 MAX_FLIPS = 40_000          # partial-sum flips per layer and pass (each gathers its column's products)
 CHUNK = 50_000             # flips whose partial sums are gathered at once
 CHUNK_DROPS = 2_000_000
