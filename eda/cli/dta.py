@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from eda.cli.options import mac_options
 from eda.designs.mac import MAC_KINDS, MacParams
 from eda.flow.dta import DEFAULT_MODE, DTA_MODES
 from eda.jobs.dta import DEFAULT_CYCLES, DEFAULT_SEED
@@ -36,10 +37,7 @@ from eda.method.errtable import PROJECT_PROPAGATION_P
 @click.option("--fo4", "fo4_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="FO4 table (default: the platform's)")
 @click.option("--platform", "platform_name", default=None, help="platform (default: the table's platform column, else sky130hd)")
-@click.option("--a-bits", default=8, show_default=True, help="activation width the netlists were built with")
-@click.option("--w-bits", default=8, show_default=True, help="weight width")
-@click.option("--acc-bits", default=24, show_default=True, help="partial-sum width")
-@click.option("--razor-bits", default=10, show_default=True, help="Razor product bits (proposed)")
+@mac_options
 @click.option("-j", "--jobs", default=0, show_default=True, help="parallel simulations (0: one per core)")
 @click.option("--timeout", "timeout_s", default=600.0, show_default=True, help="seconds per tool run")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="output folder")

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 import click
 import pandas as pd
+from eda.cli.options import mac_options
 from eda.designs.mac import MAC_KINDS, MacParams
 from eda.jobs.power import DEFAULT_CYCLES, DEFAULT_WARMUP_CYCLES, power_report
 
@@ -27,10 +28,7 @@ from eda.jobs.power import DEFAULT_CYCLES, DEFAULT_WARMUP_CYCLES, power_report
 @click.option("--warmup", "warmup_cycles", default=DEFAULT_WARMUP_CYCLES, show_default=True, type=click.IntRange(min=1),
               help="cycles simulated before the measured window (weight load, pipeline fill)")
 @click.option("--seed", default=0, show_default=True, help="training seed (network) or random seed (random)")
-@click.option("--a-bits", default=8, show_default=True, help="activation width the netlists were built with")
-@click.option("--w-bits", default=8, show_default=True, help="weight width")
-@click.option("--acc-bits", default=24, show_default=True, help="partial-sum width")
-@click.option("--razor-bits", default=10, show_default=True, help="Razor product bits (proposed)")
+@mac_options
 @click.option("-j", "--jobs", default=0, show_default=True, help="parallel runs (0: one per core)")
 @click.option("--timeout", "timeout_s", default=600.0, show_default=True, help="seconds per tool run")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="output folder")

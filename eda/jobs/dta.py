@@ -40,7 +40,7 @@ from eda.core.step import State, run_step
 from eda.designs.mac import MAC_KINDS, MacParams, mac_ports
 from eda.flow.dta import DEFAULT_MODE, DEFAULT_WARMUP_CYCLES, ENDPOINTS_FILE, SETTLE_FILE, NetlistJson, TimingSimulation, WriteSdf
 from eda.flow.sta import StaSettings, sta_executable
-from eda.jobs.power import operand_vectors
+from eda.jobs.power import operand_vectors, vectors_digest
 from eda.method.errmodel import DEFAULT_PROPAGATION_P
 from eda.method.errtable import ErrorModelSettings, default_clock_ns, mac_sizes
 from eda.method.measured_errors import (PropagationFit, delay_scales, fit_propagation_p, log10_error, measured_error_tables,
@@ -129,19 +129,11 @@ def _code_digest() -> str:
     return digest.hexdigest()
 
 
-def _vectors_digest(vectors: pd.DataFrame) -> str:
-    digest = hashlib.sha256()
-    for name in vectors.columns:
-        digest.update(name.encode())
-        digest.update(np.ascontiguousarray(vectors[name].to_numpy(dtype=np.int64)).tobytes())
-    return digest.hexdigest()
-
-
 def _cache_key(netlist: Path, params: MacParams, liberty: PreparedLiberty, platform: Platform, settings: StaSettings,
                vectors: pd.DataFrame, warmup_cycles: int, mode: str, tools: dict) -> str:
     payload = {"format": DTA_FORMAT_VERSION, "netlist": sha256_file(netlist), "mac": params.as_dict(), "liberty": liberty.key,
                "platform_cells": [platform.driver, platform.output_load_ff], "sta": asdict(settings),
-               "vectors": _vectors_digest(vectors), "warmup_cycles": warmup_cycles, "mode": mode, "code": _code_digest(),
+               "vectors": vectors_digest(vectors), "warmup_cycles": warmup_cycles, "mode": mode, "code": _code_digest(),
                "tools": tools}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 

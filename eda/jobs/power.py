@@ -150,7 +150,8 @@ def tool_versions() -> dict[str, str]:
             "sta": tool_version(sta, ("-version",))}
 
 
-def _vectors_digest(vectors: pd.DataFrame) -> str:
+def vectors_digest(vectors: pd.DataFrame) -> str:
+    """Hash of a stimulus table (column names and int64 values), for cache keys."""
     digest = hashlib.sha256()
     for name in vectors.columns:
         digest.update(name.encode())
@@ -178,7 +179,7 @@ def _cache_key(netlist: Path, params: MacParams, liberty: PreparedLiberty, platf
         "liberty": liberty.key,
         "platform_cells": [platform.driver, platform.output_load_ff],
         "sta": asdict(settings),
-        "vectors": _vectors_digest(vectors),
+        "vectors": vectors_digest(vectors),
         "warmup_cycles": warmup_cycles,
         "scripts": _scripts_digest(),
         "tools": tool_versions(),
