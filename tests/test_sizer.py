@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from eda.core.errors import EdaError
 from eda.method.sizer import choose_area_quantum, expected_degradation, iso_area_budget, size_dp, size_fast
+from eda.method.sizer_certificate import check_certificate
 from eda.parsers.tables import load_error_table
 from eda.cli.size import size_command
 from eda.outputs.sizing import write_sizing_outputs
@@ -161,7 +162,7 @@ def test_certified_gap_brackets_the_optimum_when_the_core_is_cut_short():
         exact = size_dp(s, area, f, budget, area_quantum_um2=1).objective
         assert size_fast(s, area, f, budget, area_quantum_um2=1).objective == exact
         for max_states in (1, 50):
-            r = size_fast(s, area, f, budget, area_quantum_um2=1, max_states=max_states)
+            r = size_fast(s, area, f, budget, area_quantum_um2=1, max_states=max_states, max_dp_work=0)
             assert r.gap > 0 and not r.proven_optimal
             assert r.lp_bound <= r.lower_bound <= exact <= r.objective
             assert r.gap == r.objective - r.lower_bound
@@ -335,3 +336,91 @@ def test_size_command(tmp_path):
     assert isinstance(res.exception, EdaError) and "infeasible" in str(res.exception)
     res = run("--vdd", "0.9")
     assert res.exit_code == 2 and "exactly one of --budget-um2 and --iso-size" in res.output
+
+
+# --------------------------------------------------------------------------- hard instances (hypothesis)
+
+from dataclasses import replace as dc_replace
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+DYADIC_ERRORS = [0.75, 0.5, 0.375, 0.25, 0.125, 0.0625, 0.03125]
+
+
+@st.composite
+def hard_instances(draw):
+    """Arrays of 65-300 MACs (more than size_fast's first 64-MAC core) whose sensitivities tie
+    or nearly tie, on ladders with collinear or off-hull sizes, at budgets from edge to edge."""
+    n = draw(st.integers(65, 300))
+    areas = sorted(draw(st.lists(st.integers(1, 12), min_size=2, max_size=6, unique=True)))
+    area = np.array(areas, dtype=float)
+    if draw(st.booleans()):
+        f = 1.0 - area / 16  # collinear: every size on the hull's one segment
+    else:
+        f = np.array(sorted(draw(st.lists(st.sampled_from(DYADIC_ERRORS), min_size=len(areas), max_size=len(areas),
+                                          unique=True)), reverse=True))
+    pattern = draw(st.sampled_from(["equal", "two-values", "near-equal", "few-outliers"]))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    if pattern == "equal":
+        s = np.ones(n)
+    elif pattern == "two-values":
+        s = rng.choice([1.0, 1.0 + 2**-20], n)
+    elif pattern == "near-equal":
+        s = 1 + 1e-4 * rng.random(n)
+    else:
+        s = np.ones(n)
+        s[: draw(st.integers(1, 10))] = 1.5
+    spare = draw(st.integers(0, n * int(areas[-1] - areas[0])))
+    budget = float(n * areas[0] + spare)
+    return s, area, f, budget
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hard_instances())
+def test_fast_matches_the_dp_and_its_certificate_checks_on_hard_instances(instance):
+    s, area, f, budget = instance
+    dp = size_dp(s, area, f, budget, area_quantum_um2=1)
+    fast = size_fast(s, area, f, budget, area_quantum_um2=1)
+    assert fast.lower_bound <= dp.objective * (1 + 1e-12) + 1e-12
+    assert fast.total_area_um2 <= budget
+    if fast.proven_optimal:
+        assert fast.objective <= dp.objective * (1 + 1e-12) + 1e-12, "claimed optimal but worse than the DP"
+        check_certificate(fast, s, area, f, budget)
+    else:  # only when the exact core was cut short; then the gap is honest
+        assert fast.lower_bound <= dp.objective <= fast.objective
+
+
+def _tied_instance():
+    """306 MACs of two sensitivities 2^-20 apart: every one sits at the LP threshold."""
+    rng = np.random.default_rng(8)
+    s = rng.choice([1.0, 1.0 + 2**-20], 306)
+    return s, np.array([2.0, 3.0, 10.0]), np.array([0.75, 0.375, 0.03125]), 1869.0
+
+
+def test_the_core_grows_past_its_first_64_macs_when_ties_need_it():
+    s, area, f, budget = _tied_instance()
+    fast = size_fast(s, area, f, budget, area_quantum_um2=1)
+    dp = size_dp(s, area, f, budget, area_quantum_um2=1)
+    assert fast.core_macs > 64
+    assert fast.proven_optimal and fast.objective == pytest.approx(dp.objective, rel=1e-12)
+    check_certificate(fast, s, area, f, budget)
+
+
+def test_a_tampered_certificate_is_refused():
+    rng = np.random.default_rng(5)
+    area, f = np.array([3.0, 4.0, 6.0, 7.0]), np.array([0.4, 0.3, 0.1, 0.05])
+    s = rng.lognormal(0, 1, 120)
+    budget = 120 * 4.6
+    fast = size_fast(s, area, f, budget, area_quantum_um2=1)
+    check_certificate(fast, s, area, f, budget)
+    worse = size_fast(s, area, f, budget - 40, area_quantum_um2=1)  # optimal for a smaller budget only
+    with pytest.raises(EdaError, match="certificate"):
+        check_certificate(dc_replace(worse, certificate=dc_replace(worse.certificate, core=worse.certificate.core[:0])),
+                          s, area, f, budget)
+    cert = fast.certificate
+    wrong_lam = dc_replace(fast, certificate=dc_replace(cert, lam_per_quantum=cert.lam_per_quantum * 3 + 1))
+    with pytest.raises(EdaError, match="certificate"):
+        check_certificate(wrong_lam, s, area, f, budget)
+    with pytest.raises(EdaError, match="no optimality certificate"):
+        check_certificate(size_dp(s, area, f, budget, area_quantum_um2=1), s, area, f, budget)

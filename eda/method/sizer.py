@@ -41,6 +41,19 @@ AUTO_QUANTA_UM2 = (1.0, 0.1, 0.01, 0.001, 0.0001)
 _BUDGET_FLOOR_RTOL = 1e-12
 
 
+@dataclass(frozen=True, eq=False)
+class OptimalityCertificate:
+    """What size_fast's optimality rests on, in terms that can be rechecked from the inputs alone
+    (eda/method/sizer_certificate.py): with the Lagrange multiplier lam_per_quantum, every MAC
+    outside `core` costs at least objective - L(lam) in reduced cost to move away from its `base`
+    size, so a better sizing could only resize core MACs; and no sizing of the core MACs, the
+    others at base, beats the objective."""
+
+    lam_per_quantum: float  # the multiplier, per area quantum
+    base: np.ndarray  # (n,) size index per MAC (into the size list given to the solver)
+    core: np.ndarray  # flat indices of the MACs solved exactly (empty: the objective meets L(lam))
+
+
 @dataclass(frozen=True)
 class SizingResult:
     """One sizing. size_index has the shape of the sensitivity map; entries index the
@@ -57,6 +70,7 @@ class SizingResult:
     area_quantum_um2: float = math.nan
     lp_bound: float = math.nan  # LP-relaxation (Lagrangian) bound, for information
     core_macs: int = 0  # size_fast: MACs in the exact finishing DP (0 if none was needed)
+    certificate: OptimalityCertificate | None = None  # size_fast, when proven optimal
 
     @property
     def proven_optimal(self) -> bool:
@@ -160,8 +174,14 @@ def _prepare(sensitivity, area_um2, p_error, budget_um2, area_quantum_um2) -> _P
     return _Problem(s, s_map.shape, a, f, w, int(budget_q), q, budget)
 
 
+def area_grid_problem(sensitivity, area_um2, p_error, budget_um2, area_quantum_um2):
+    """The validated inputs on the integer area grid (for sizer_certificate): s, w, f, B, q."""
+    prob = _prepare(sensitivity, area_um2, p_error, budget_um2, area_quantum_um2)
+    return prob.s, prob.w, prob.p_error, prob.budget_q, prob.quantum_um2
+
+
 def _result(prob: _Problem, idx: np.ndarray, lower_bound: float | None, solver: str, t0: float,
-            lp_bound: float = math.nan, core_macs: int = 0) -> SizingResult:
+            lp_bound: float = math.nan, core_macs: int = 0, certificate: OptimalityCertificate | None = None) -> SizingResult:
     idx = np.asarray(idx, dtype=np.int64)
     used_q = int(prob.w[idx].sum())
     if used_q > prob.budget_q:  # the solvers never do this; a guard, not a user error
@@ -180,6 +200,7 @@ def _result(prob: _Problem, idx: np.ndarray, lower_bound: float | None, solver: 
         area_quantum_um2=prob.quantum_um2,
         lp_bound=lp_bound,
         core_macs=core_macs,
+        certificate=certificate if lower_bound is None else None,
     )
 
 
@@ -444,8 +465,41 @@ def _core_dp(s_core, f, u, r_core, allowed, cap, lam, bound, max_states):
     return choice, "solved"
 
 
+def _fill_leftover(s: np.ndarray, f: np.ndarray, u: np.ndarray, level: np.ndarray, cap: int) -> np.ndarray:
+    """Spend what the greedy left of the budget: repeatedly the one upgrade (to any kept size, on
+    the hull or not) with the largest gain that still fits. The greedy stops at the first whole
+    hull step that does not fit, which can leave most of a step unused; with sizes between hull
+    vertices (collinear or off the hull) or many tied MACs that leftover is where the optimum
+    differs from it, and an incumbent this close to the LP bound keeps the exact core small."""
+    level = level.copy()
+    left = cap - int(u[level].sum())
+    for _ in range(4 * u.size):
+        extra = u[None, :] - u[level][:, None]
+        gain = s[:, None] * (f[level][:, None] - f[None, :])
+        gain = np.where((extra > 0) & (extra <= left) & (gain > 0), gain, -np.inf)
+        best = int(np.argmax(gain))
+        mac, size = divmod(best, u.size)
+        if not np.isfinite(gain[mac, size]):
+            break
+        level[mac] = size
+        left -= int(extra[mac, size])
+    return level
+
+
+def _core_by_alg2(s_core: np.ndarray, f: np.ndarray, u: np.ndarray, cap_core: int, max_work: float) -> np.ndarray | None:
+    """The core solved exactly by the reference DP (size_dp, Alg. 2), with no bound at all, when
+    its table is small enough (MACs x grid points x sizes <= max_work); None otherwise. This is
+    the way out when many tied MACs make the Pareto DP's state count explode: their sizings are
+    then numerous but their (area, objective) pairs are few, which is exactly Alg. 2's table.
+    Areas are the excess over the smallest size plus one unit, on the g-scaled grid (exact)."""
+    if cap_core < 0 or s_core.size * (cap_core + 1) * f.size > max_work:
+        return None
+    result = size_dp(s_core, (u + 1).astype(float), f, float(cap_core + s_core.size), area_quantum_um2=1)
+    return result.size_index.ravel()
+
+
 def size_fast(sensitivity, area_um2, p_error, budget_um2, *, area_quantum_um2: float | None = None,
-              max_core_macs: int | None = None, max_states: int = 4_000_000) -> SizingResult:
+              max_core_macs: int | None = None, max_states: int = 4_000_000, max_dp_work: float = 3e8) -> SizingResult:
     """Exact sizing for large arrays: LP bound + greedy incumbent + exact DP over a core.
 
     1. Drop dominated sizes; divide the areas' excess over the smallest by their gcd
@@ -461,7 +515,9 @@ def size_fast(sensitivity, area_um2, p_error, budget_um2, *, area_quantum_um2: f
        _core_dp), first with a tight trial bound (finds the optimum of the core cheaply),
        growing the core x4 until it holds every MAC with a reduced cost <= U - L: then U is
        optimal (gap 0). On the grid this is exact, not a heuristic; float rounding only
-       enters through a 1e-12 relative slack that widens the search.
+       enters through a 1e-12 relative slack that widens the search. Where ties make the
+       sparse DP's states explode, the core goes to Alg. 2 (size_dp) instead if its table
+       has at most max_dp_work cells.
     If max_core_macs or max_states stops the growth first, the result is the best sizing
     found, with the certified bound min(U, L + smallest reduced cost outside the core).
     That happens on degenerate maps where thousands of MACs sit at a threshold with equal
@@ -479,20 +535,23 @@ def size_fast(sensitivity, area_um2, p_error, budget_um2, *, area_quantum_um2: f
     u = excess // g  # area above the smallest kept size, in units of g quanta
     cap = (prob.budget_q - n * int(w[0])) // g  # grid budget above n x smallest, in those units
 
-    def finish(level_kept: np.ndarray, lower: float | None, lp: float, core: int) -> SizingResult:
+    def finish(level_kept: np.ndarray, lower: float | None, lp: float, core: int,
+               certificate: OptimalityCertificate | None = None) -> SizingResult:
         # Canonical monotone form: the chosen areas, sorted, go to the MACs sorted by
         # sensitivity (rearrangement: f falls as area grows, so this never costs anything).
         by_s = np.argsort(s, kind="stable")
         sorted_levels = np.sort(level_kept)
         out = np.empty(n, dtype=np.int64)
         out[by_s] = kept[sorted_levels]
-        return _result(prob, out, lower, "fast", t0, lp, core)
+        return _result(prob, out, lower, "fast", t0, lp, core, certificate)
 
     if int(u[-1]) * int(np.count_nonzero(s)) <= cap:
         # Every MAC that matters (s > 0) fits at the lowest-error size: optimal, it meets the
         # bound sum_i s_i min_k f_k. MACs with s = 0 stay smallest (they gain nothing).
         level = np.where(s > 0, kept.size - 1, 0)
-        return finish(level, None, expected_degradation(s, f, level), 0)
+        # lam = 0: L = sum_i s_i min_k f_k, met by this sizing; no core needed.
+        return finish(level, None, expected_degradation(s, f, level), 0,
+                      OptimalityCertificate(0.0, kept[level], np.zeros(0, dtype=np.int64)))
 
     hull = np.array(_lower_hull(u.astype(float), f))
     du = np.diff(u[hull])  # > 0
@@ -510,7 +569,7 @@ def size_fast(sensitivity, area_um2, p_error, budget_um2, *, area_quantum_um2: f
     taken = order[:crit]
     hull_level = np.zeros(n, dtype=np.int64)
     np.add.at(hull_level, pos[taken % pos.size], 1)
-    incumbent = hull[hull_level]  # indices into kept
+    incumbent = _fill_leftover(s, f, u, hull[hull_level], cap)  # indices into kept
     U = expected_degradation(s, f, incumbent)
 
     # Lagrangian bound and reduced costs over every kept size (hull or not).
@@ -560,9 +619,11 @@ def size_fast(sensitivity, area_um2, p_error, budget_um2, *, area_quantum_um2: f
         bound = min(trial, U - L) + tol
         allowed = red[core] <= bound
         choice, status = _core_dp(s[core], f, u, red[core], allowed, cap_core, lam, bound, max_states)
-        if status == "too many states":  # stop with what is certified so far
-            lower = min(U, L + float(rho_sorted[exact_n])) if exact_n else L
-            break
+        if status == "too many states":
+            choice = _core_by_alg2(s[core], f, u, cap_core, max_dp_work)
+            if choice is None:  # stop with what is certified so far
+                lower = min(U, L + float(rho_sorted[exact_n])) if exact_n else L
+                break
         if choice is not None:
             candidate = base.copy()
             candidate[core] = choice
@@ -574,4 +635,7 @@ def size_fast(sensitivity, area_um2, p_error, budget_um2, *, area_quantum_um2: f
             exact_n = size
         else:
             trial *= 100.0
-    return finish(incumbent, lower, L, exact_n)
+    # Areas u are in units of g quanta, so the multiplier per quantum is lam / g.
+    certificate = (OptimalityCertificate(lam / g, kept[base], np.sort(mac_order[:exact_n]) if U - L > tol else np.zeros(0, np.int64))
+                   if lower is None else None)
+    return finish(incumbent, lower, L, exact_n, certificate)
