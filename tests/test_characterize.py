@@ -9,10 +9,8 @@ import pytest
 
 from eda.flow.characterize import CSV_COLUMNS, characterize, prepare_corners, write_outputs
 from eda.designs.registry import Variant
-from eda.jobs.config import load_config
 from eda.designs.registry import mac_design
 from eda.core.errors import EdaError
-from eda.method.pareto import pareto_front
 from eda.parsers.sta import parse_sta_log
 from eda.core.platforms import load_platform
 from eda.designs.mac import MAC_KINDS, MacParams
@@ -121,19 +119,6 @@ def test_sta_log_missing_sections_is_an_error(sky130):
     log = (out / "runs" / f"tpu-D{TARGETS[0]}" / "02-sta-tt_025C_1v80" / "sta.log").read_text()
     with pytest.raises(EdaError, match="missing section"):
         parse_sta_log(log[: log.index("@@ power")])
-
-
-@pytest.mark.slow
-def test_default_targets_give_a_ladder_of_proposed_sizes(platforms_root, tmp_path):
-    """At least 13 Pareto-optimal sizes spanning 15% in area (the paper's set A has 13)."""
-    config = load_config()
-    platform = load_platform(config.platform, platforms_root)
-    variants = [Variant(mac_design(MacParams("proposed")), t) for t in config.characterize.targets_ps]
-    table = characterize(variants, platform, SETTINGS, tmp_path, progress=False).table
-    front = pareto_front(table)
-    assert len(front) >= 13
-    assert front["area_um2"].max() / front["area_um2"].min() - 1 >= 0.15
-    assert front["delay_ns"].is_monotonic_decreasing
 
 
 def test_activity_propagates_through_every_register(sky130):

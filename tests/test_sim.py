@@ -29,6 +29,10 @@ def known_values(column: pd.Series) -> np.ndarray:
         pytest.param(MacParams("proposed"), 0.05, id="proposed-random-errors"),
         pytest.param(MacParams("proposed", razor_bits=0), 0.0, id="proposed-no-razor"),
         pytest.param(MacParams("proposed", razor_bits=0), 0.05, id="proposed-no-razor-random-errors"),
+        # The accumulate adder written out as each prefix network (and the behavioural `+`).
+        *[pytest.param(MacParams("proposed", accumulate_adder=adder), 0.05, id=f"proposed-{adder}")
+          for adder in ("yosys", "ripple", "kogge_stone", "brent_kung")],
+        pytest.param(MacParams("proposed", accumulate_adder="brent_kung", **NARROW), 0.0, id="proposed-brent-kung-narrow"),
     ],
 )
 def test_random_and_corner_vectors_match_golden_model(params, error_rate, tmp_path):

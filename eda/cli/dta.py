@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from eda.cli.options import mac_options
-from eda.designs.mac import MAC_KINDS, MacParams
+from eda.designs.mac import MAC_KINDS
 from eda.flow.dta import DEFAULT_MODE, DTA_MODES
 from eda.jobs.dta import DEFAULT_CYCLES, DEFAULT_SEED
 from eda.method.errmodel import DEFAULT_CRITICAL_PATHS
@@ -39,11 +39,12 @@ from eda.method.errtable import PROJECT_PROPAGATION_P
 @click.option("--platform", "platform_name", default=None, help="platform (default: the table's platform column, else sky130hd)")
 @mac_options
 @click.option("-j", "--jobs", default=0, show_default=True, help="parallel simulations (0: one per core)")
-@click.option("--timeout", "timeout_s", default=600.0, show_default=True, help="seconds per tool run")
+@click.option("--timeout", "timeout_s", default=600.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="seconds per tool run (> 0)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="output folder")
 @click.pass_context
 def dta_command(ctx, characterization_csv, kinds, sizes, cycles, seed, operands_csv, vdd_text, clock_ns, mode, propagation_p,
-                critical_paths, fo4_csv, platform_name, a_bits, w_bits, acc_bits, razor_bits, jobs, timeout_s, out_dir):
+                critical_paths, fo4_csv, platform_name, mac, jobs, timeout_s, out_dir):
     """Timing-error probabilities of every MAC size measured by timing simulation (dynamic timing analysis).
 
     Writes OUT/measured_bit_error_probability.csv, measured_error_probability.csv, measured_vs_model.csv,
@@ -67,7 +68,7 @@ def dta_command(ctx, characterization_csv, kinds, sizes, cycles, seed, operands_
         characterization_csv, out_dir, platform, cache_dir_from(ctx), kinds=list(kinds) or None, sizes=sizes, cycles=cycles,
         seed=seed, operands_csv=operands_csv, vdds=parse_voltages(vdd_text) if vdd_text else None, clock_ns=clock_ns,
         fo4_csv=fo4_csv, model=ErrorModelSettings(propagation_p=propagation_p, critical_paths=critical_paths), mode=mode,
-        mac=MacParams("tpu", a_bits, w_bits, acc_bits, razor_bits), jobs=jobs, timeout_s=timeout_s, command=sys.argv)
+        mac=mac, jobs=jobs, timeout_s=timeout_s, command=sys.argv)
     for result in results:
         fitted = f"fitted p = {result.fit.p:.3f}" if result.fit else "no error measured, no p fitted"
         runtime = ", ".join(f"{r['target_ps']} ps {r['build_s']:.1f} s{' (cached)' if r['cached'] else ''}" for r in result.runs)

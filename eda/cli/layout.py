@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
@@ -13,7 +14,8 @@ import click
 
 from eda.core.errors import EdaError
 from eda.core.files import atomic_write_text
-from eda.designs.mac import MAC_KINDS, MacParams
+from eda.designs.mac import MAC_KINDS
+from eda.cli.options import mac_options
 from eda.flow.sta import StaSettings
 from eda.backends.qflow.flow import DEFAULT_PLATFORM, characterize_qflow, prepare_qflow
 from eda.backends.qflow.report import markdown, results_table, side_by_side
@@ -35,19 +37,17 @@ def _cache_dir(ctx: click.Context) -> Path:
 @click.option("--platform", "platform_name", default=DEFAULT_PLATFORM, show_default=True,
               help="platform with a qflow technology (osu018: Debian's qflow-tech-osu018)")
 @click.option("--kind", "kinds", type=click.Choice(MAC_KINDS), multiple=True, help="MAC kind (repeatable; default: all)")
-@click.option("--a-bits", default=8, show_default=True, help="activation width")
-@click.option("--w-bits", default=8, show_default=True, help="weight width")
-@click.option("--acc-bits", default=24, show_default=True, help="accumulator width")
-@click.option("--razor-bits", default=10, show_default=True, help="Razor-protected upper product bits")
+@mac_options
 @click.option("--targets", default="3000", show_default=True, help="synthesis delay targets: 2000,3000 or start:stop:step in ps")
 @click.option("--clock-period-ns", default=10.0, show_default=True, type=click.FloatRange(min=0, min_open=True), help="STA/power clock")
 @click.option("--activity", default=0.2, show_default=True, type=click.FloatRange(0, 2), help="input toggles per cycle for power")
 @click.option("--density", default=None, type=click.FloatRange(0.1, 1.0), help="qflow initial_density (fill padding); default: the tech's")
 @click.option("-j", "--jobs", default=0, show_default=True, help="parallel runs (0: one per core)")
-@click.option("--timeout", "timeout_s", default=900.0, show_default=True, help="seconds per tool run")
+@click.option("--timeout", "timeout_s", default=900.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="seconds per tool run (> 0)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="output folder")
 @click.pass_context
-def qflow_command(ctx, platform_name, kinds, a_bits, w_bits, acc_bits, razor_bits, targets, clock_period_ns, activity,
+def qflow_command(ctx, platform_name, kinds, mac, targets, clock_period_ns, activity,
                   density, jobs, timeout_s, out_dir):
     """Place and route MAC variants with qflow (GrayWolf + qrouter) and compare post-synthesis
     with post-layout delay, power and area (wire RC from qrouter, read by OpenSTA as SPEF).
@@ -59,7 +59,7 @@ def qflow_command(ctx, platform_name, kinds, a_bits, w_bits, acc_bits, razor_bit
     platforms_dir = (ctx.obj or {}).get("platforms_dir")
     setup = prepare_qflow(platform_name, _cache_dir(ctx), platforms_dir)
     settings = StaSettings(clock_period_ns=clock_period_ns, input_activity=activity)
-    designs = [mac_design(MacParams(k, a_bits, w_bits, acc_bits, razor_bits)) for k in (kinds or MAC_KINDS)]
+    designs = [mac_design(replace(mac, kind=k)) for k in (kinds or MAC_KINDS)]
     variants = [(d, t) for d in designs for t in _targets(targets)]
     extra = f"set initial_density = {density}\n" if density else ""
     workers = jobs if jobs > 0 else (os.cpu_count() or 1)

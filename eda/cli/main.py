@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from eda.core.errors import EdaError
 from eda.designs.mac import MAC_KINDS, MacParams, render_mac
-from eda.cli.options import mac_options, DEFAULT_TARGETS_HELP, parse_targets, cache_dir_from, read_csv_table, parse_voltages
+from eda.cli.options import GLOBAL_OPTIONS, hoist_global_options, mac_options, DEFAULT_TARGETS_HELP, parse_targets, cache_dir_from, read_csv_table, parse_voltages
 from eda.method.errtable import PROJECT_PROPAGATION_P
 from eda.method.errmodel import DEFAULT_CRITICAL_PATHS
 
@@ -21,7 +22,15 @@ from eda.method.errmodel import DEFAULT_CRITICAL_PATHS
 
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class GlobalOptionsAnywhere(click.Group):
+    """The group whose options --cache-dir and --platforms-dir may also follow the subcommand
+    (`eda characterize ... --cache-dir X`), as users type them; they are moved before it."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(args, GLOBAL_OPTIONS))
+
+
+@click.group(cls=GlobalOptionsAnywhere, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--platforms-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="folder holding <platform>/lib and lef (else $EDA_PLATFORMS_DIR, $FLOW_HOME/platforms, $PDK_ROOT)")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -38,9 +47,9 @@ def cli(ctx, platforms_dir, cache_dir):
 @click.option("--kind", type=click.Choice(MAC_KINDS), required=True, help="MAC kind")
 @mac_options
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="write here instead of stdout")
-def rtl(kind, a_bits, w_bits, acc_bits, razor_bits, out):
+def rtl(kind, mac, out):
     """Render the Verilog of one MAC variant."""
-    text = render_mac(MacParams(kind, a_bits, w_bits, acc_bits, razor_bits))
+    text = render_mac(replace(mac, kind=kind))
     if out is None:
         click.echo(text, nl=False)
     else:
@@ -58,7 +67,7 @@ def rtl(kind, a_bits, w_bits, acc_bits, razor_bits, out):
 @click.option("--error-rate", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="fraction of cycles with an injected Razor error (thundervolt, proposed)")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None, help="keep the simulation files here")
-def verify(kinds, a_bits, w_bits, acc_bits, razor_bits, n_vectors, seed, error_rate, workdir):
+def verify(kinds, mac, n_vectors, seed, error_rate, workdir):
     """Simulate MAC variants with iverilog and compare every cycle with the numpy golden model."""
     import tempfile
 
@@ -68,7 +77,7 @@ def verify(kinds, a_bits, w_bits, acc_bits, razor_bits, n_vectors, seed, error_r
     with tempfile.TemporaryDirectory(prefix="voltscale-verify-") as tmp:
         for kind in kinds or MAC_KINDS:
             rate = 0.0 if kind == "tpu" else error_rate
-            result = verify_mac(MacParams(kind, a_bits, w_bits, acc_bits, razor_bits), n_vectors, seed,
+            result = verify_mac(replace(mac, kind=kind), n_vectors, seed,
                                 workdir=(workdir or Path(tmp)) / kind, error_rate=rate)
             click.echo(f"{kind}: {'PASS' if result.passed else 'FAIL'}: {result.summary()}")
             if not result.passed:
@@ -91,7 +100,8 @@ def verify(kinds, a_bits, w_bits, acc_bits, razor_bits, n_vectors, seed, error_r
 @click.option("--clock-period-ns", default=10.0, show_default=True, type=click.FloatRange(min=0, min_open=True), help="STA/power clock")
 @click.option("--activity", default=0.2, show_default=True, type=click.FloatRange(0, 2), help="input toggles per cycle for power")
 @click.option("-j", "--jobs", default=0, show_default=True, help="parallel runs (0: one per core)")
-@click.option("--timeout", "timeout_s", default=600.0, show_default=True, help="seconds per tool run")
+@click.option("--timeout", "timeout_s", default=600.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="seconds per tool run (> 0)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="output folder")
 @click.option("--backend", type=click.Choice(["embedded", "orfs"]), default="embedded", show_default=True,
               help="embedded: Yosys + OpenSTA; orfs: OpenROAD-flow-scripts place and route in $FLOW_HOME")
@@ -100,7 +110,7 @@ def verify(kinds, a_bits, w_bits, acc_bits, razor_bits, n_vectors, seed, error_r
 @click.option("--place-density", default=0.60, show_default=True, help="ORFS PLACE_DENSITY")
 @click.option("--orfs-var", "orfs_vars", multiple=True, metavar="KEY=VALUE", help="extra ORFS config.mk variable (repeatable)")
 @click.pass_context
-def characterize(ctx, platform_name, kinds, verilog, top, clock, register_io, a_bits, w_bits, acc_bits, razor_bits,
+def characterize(ctx, platform_name, kinds, verilog, top, clock, register_io, mac,
                  targets, corners, clock_period_ns, activity, jobs, timeout_s, out_dir, backend, flow_home, core_utilization,
                  place_density, orfs_vars):
     """Synthesize at each delay target, then time and power each netlist with OpenSTA.
@@ -122,7 +132,7 @@ def characterize(ctx, platform_name, kinds, verilog, top, clock, register_io, a_
             raise click.UsageError("--verilog needs --top NAME")
         designs = [user_design(list(verilog), top, clock=clock, register_io=register_io)]
     else:
-        designs = [mac_design(MacParams(k, a_bits, w_bits, acc_bits, razor_bits)) for k in (kinds or MAC_KINDS)]
+        designs = [mac_design(replace(mac, kind=k)) for k in (kinds or MAC_KINDS)]
     platform = load_platform(platform_name, ctx.obj["platforms_dir"])
     settings = StaSettings(clock_period_ns=clock_period_ns, input_activity=activity, clock_port=clock if verilog else "clk")
     from eda.designs.registry import Variant
@@ -250,6 +260,7 @@ def _register_commands() -> None:
     from eda.cli.report import report_command, trace_command
     from eda.cli.size import size_command
     from eda.cli.train import train_command
+    from eda.cli.voltage_model import voltage_model_command
 
     cli.add_command(array_command)
     cli.add_command(power_command)
@@ -262,6 +273,7 @@ def _register_commands() -> None:
     cli.add_command(train_command)
     cli.add_command(report_command)
     cli.add_command(trace_command)
+    cli.add_command(voltage_model_command)
 
 
 _register_commands()

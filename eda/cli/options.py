@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 import click
 from eda.core.errors import EdaError
+from eda.designs.mac import ACCUMULATE_ADDERS, MacParams
 
 
 DEFAULT_TARGETS_HELP = "comma list (2000,3000) or range start:stop:step in ps"
@@ -30,6 +32,45 @@ def parse_targets(text: str) -> list[int]:
     return sorted(set(targets))
 
 
+# The `eda` group's options that take a value; hoist_global_options lets them follow the subcommand.
+GLOBAL_OPTIONS = ("--cache-dir", "--platforms-dir")
+
+
+def hoist_global_options(args: list[str], options: tuple[str, ...] = GLOBAL_OPTIONS) -> list[str]:
+    """`eda sub ... --cache-dir X ...` -> `eda --cache-dir X sub ...`: a group option given after the
+    subcommand moves before it (click would reject it there as "No such option").
+
+    Everything up to the subcommand (the first word that is neither an option nor an option's value)
+    stays; after it, each `OPT VALUE` or `OPT=VALUE` of `options` moves; `--` ends the scan."""
+    head: list[str] = []
+    index = 0
+    while index < len(args) and args[index].startswith("-"):  # the group's own options
+        takes_value = args[index] in options
+        head += args[index:index + 1 + takes_value]
+        index += 1 + takes_value
+    if index >= len(args):
+        return list(args)
+    moved: list[str] = []
+    tail: list[str] = [args[index]]
+    rest = args[index + 1:]
+    position = 0
+    while position < len(rest):
+        word = rest[position]
+        if word == "--":
+            tail += rest[position:]
+            break
+        if word in options and position + 1 < len(rest):
+            moved += rest[position:position + 2]
+            position += 2
+            continue
+        if word.split("=", 1)[0] in options and "=" in word:
+            moved.append(word)
+        else:
+            tail.append(word)
+        position += 1
+    return head + moved + tail
+
+
 def cache_dir_from(ctx: click.Context) -> Path:
     # ctx.obj is None when a subcommand runs on its own (click's CliRunner in tests).
     given = (ctx.obj or {}).get("cache_dir") or os.environ.get("VOLTSCALE_CACHE")
@@ -39,14 +80,27 @@ def cache_dir_from(ctx: click.Context) -> Path:
 
 
 def mac_options(func):
+    """The MAC width options, handed to the command as one `mac` (a MacParams of kind tpu;
+    `dataclasses.replace(mac, kind=...)` gives each kind)."""
+
+    @functools.wraps(func)
+    def with_mac(*args, a_bits, w_bits, acc_bits, razor_bits, accumulate_adder, **kwargs):
+        try:
+            mac = MacParams("tpu", a_bits, w_bits, acc_bits, razor_bits, accumulate_adder)
+        except EdaError as exc:
+            raise click.UsageError(str(exc)) from None
+        return func(*args, mac=mac, **kwargs)
+
     for option in reversed([
         click.option("--a-bits", default=8, show_default=True, help="activation width"),
         click.option("--w-bits", default=8, show_default=True, help="weight width"),
         click.option("--acc-bits", default=24, show_default=True, help="partial-sum (accumulator) width"),
         click.option("--razor-bits", default=10, show_default=True, help="product bits in Razor flops (proposed)"),
+        click.option("--accumulate-adder", type=click.Choice(ACCUMULATE_ADDERS), default=MacParams("tpu").accumulate_adder,
+                     show_default=True, help="the proposed MAC's accumulate adder (yosys: behavioural +)"),
     ]):
-        func = option(func)
-    return func
+        with_mac = option(with_mac)
+    return with_mac
 
 
 def parse_voltages(text: str, option: str = "--vdd") -> list[float]:

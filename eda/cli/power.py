@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 import pandas as pd
 from eda.cli.options import mac_options
-from eda.designs.mac import MAC_KINDS, MacParams
+from eda.designs.mac import MAC_KINDS
 from eda.jobs.power import DEFAULT_CYCLES, DEFAULT_WARMUP_CYCLES, power_report
 
 
@@ -30,11 +30,12 @@ from eda.jobs.power import DEFAULT_CYCLES, DEFAULT_WARMUP_CYCLES, power_report
 @click.option("--seed", default=0, show_default=True, help="training seed (network) or random seed (random)")
 @mac_options
 @click.option("-j", "--jobs", default=0, show_default=True, help="parallel runs (0: one per core)")
-@click.option("--timeout", "timeout_s", default=600.0, show_default=True, help="seconds per tool run")
+@click.option("--timeout", "timeout_s", default=600.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="seconds per tool run (> 0)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="output folder")
 @click.pass_context
 def power_command(ctx, characterization_csv, kinds, sizes, targets, corner, platform_name, operands, layer, k, filter_index,
-                  cycles, warmup_cycles, seed, a_bits, w_bits, acc_bits, razor_bits, jobs, timeout_s, out_dir):
+                  cycles, warmup_cycles, seed, mac, jobs, timeout_s, out_dir):
     """MAC power with switching activity from gate-level simulation, beside the stated-activity power.
 
     Writes OUT/activity_power.csv, activity_power.md, activity_power.json and OUT/runs/<kind>-D<target>/.
@@ -52,7 +53,7 @@ def power_command(ctx, characterization_csv, kinds, sizes, targets, corner, plat
     table, paths = power_report(
         characterization_csv, out_dir, platform, cache_dir_from(ctx), operands=operands, kinds=list(kinds) or None, sizes=sizes,
         targets=parse_targets(targets) if targets else None, corner=corner,
-        mac=MacParams("tpu", a_bits, w_bits, acc_bits, razor_bits), cycles=cycles, warmup_cycles=warmup_cycles,
+        mac=mac, cycles=cycles, warmup_cycles=warmup_cycles,
         layer=layer, k=k, filter_index=filter_index, seed=seed, jobs=jobs, timeout_s=timeout_s, command=sys.argv)
     cached = int(table["cached"].sum())
     click.echo(f"wrote {paths['csv']} and {paths['markdown']} ({len(table)} sizes; {cached} from cache)")

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
+import fcntl
 import hashlib
 import os
 import shutil
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Callable
 
@@ -67,29 +73,113 @@ def publish_dir(tmp_dir: Path, final_dir: Path) -> Path:
     return final_dir
 
 
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one step (Linux renameat2); False where the system cannot."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None) if sys.platform.startswith("linux") else None
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):  # old kernel, or a file system without it
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def replace_dir(new: Path, target: Path) -> None:
+    """Put the complete folder `new` at `target` (a sibling), removing what was there.
+
+    An existing target is swapped with new in one step, so a reader (or a table naming the folder)
+    never finds it missing or half deleted, even if this process is killed; the old content is
+    removed afterwards. Where no atomic swap exists, the old folder is moved aside first.
+    """
+    while True:
+        try:
+            os.rename(new, target)  # no target yet (or an empty one)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+        try:
+            if _exchange(new, target):
+                shutil.rmtree(new, ignore_errors=True)  # now the old content
+                return
+        except FileNotFoundError:
+            continue  # another writer moved target away meanwhile: try the plain rename again
+        aside = new.with_name(new.name + ".old")
+        os.rename(target, aside)
+        os.rename(new, target)
+        shutil.rmtree(aside, ignore_errors=True)
+        return
+
+
+@contextlib.contextmanager
+def locked(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive flock on lock_path, a folder or a file (created if need be).
+
+    The kernel drops the lock when its holder dies, so a kill -9 never leaves a stale lock. flock
+    locks belong to the open file, so two threads of one process exclude each other too.
+    """
+    lock_path = Path(lock_path)
+    if lock_path.is_dir():
+        fd = os.open(lock_path, os.O_RDONLY)
+    else:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDONLY | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _keep_failed(tmp_dir: Path, failed_dir: Path, label: str, message: str) -> EdaError:
+    """Move a failed build to failed_dir and return the error naming it (logs named in it moved too)."""
+    shutil.rmtree(failed_dir, ignore_errors=True)
+    failed_dir.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp_dir, failed_dir)
+    message = message.replace(str(tmp_dir), str(failed_dir))
+    return EdaError(f"{label}: {message}\n(all files of the failed run: {failed_dir})")
+
+
+def _logs(folder: Path) -> str:
+    return ", ".join(str(p) for p in sorted(folder.rglob("*.log"))) or "none"
+
+
 def build_once(final_dir: Path, failed_dir: Path, build: Callable[[Path], None], label: str) -> bool:
     """Fill final_dir by build(tmp_dir) unless it already holds metrics.json; True if it did (cached).
 
     The build runs in a hidden sibling folder (.<name>.<pid>.*, see remove_orphaned_dirs) and is
-    published only when complete. A failed build (EdaError) is moved to failed_dir for the user
-    to read, and the error names it; any other exception removes the half-built folder.
+    published only when complete. A failed build (EdaError, or a file the build expected and a
+    tool did not write) is moved to failed_dir for the user to read, and the error names it; any
+    other exception removes the half-built folder. Builds of one final_dir are serialized by a
+    lock (<parent>/../locks/), so concurrent processes build a key once and all get that result.
     """
     if (final_dir / "metrics.json").is_file():
         return True
-    final_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(dir=final_dir.parent, prefix=f".{final_dir.name}.{os.getpid()}."))
-    try:
-        build(tmp_dir)
-    except EdaError as exc:
-        shutil.rmtree(failed_dir, ignore_errors=True)
-        failed_dir.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp_dir, failed_dir)
-        message = str(exc).replace(str(tmp_dir), str(failed_dir))  # logs named in it moved with the folder
-        raise EdaError(f"{label}: {message}\n(all files of the failed run: {failed_dir})") from None
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
-    publish_dir(tmp_dir, final_dir)
+    lock = final_dir.parent.parent / "locks" / f"{final_dir.parent.name}-{final_dir.name}.lock"
+    with locked(lock):
+        if (final_dir / "metrics.json").is_file():  # another process built it while we waited
+            return True
+        final_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp_dir = Path(tempfile.mkdtemp(dir=final_dir.parent, prefix=f".{final_dir.name}.{os.getpid()}."))
+        try:
+            build(tmp_dir)
+        except EdaError as exc:
+            raise _keep_failed(tmp_dir, failed_dir, label, str(exc)) from None
+        except FileNotFoundError as exc:
+            # A tool exited 0 without writing an output the next stage reads.
+            missing = exc.filename or exc
+            raise _keep_failed(tmp_dir, failed_dir, label, f"expected file {missing} was not written; "
+                               f"the logs of the run: {_logs(tmp_dir)}") from None
+        except BaseException:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+            raise
+        publish_dir(tmp_dir, final_dir)
     return False
 
 

@@ -1,6 +1,6 @@
 """Prepare liberty files for Yosys and OpenSTA: decompress, validate, normalize, cache.
 
-Two edits are made to a copy (the source is never touched):
+Up to three edits are made to a copy (the source is never touched):
 
 * `default_operating_conditions` is moved after the `operating_conditions` group it
   names. Debian's OpenSTA 2.0.17 resolves the name when it reads the attribute, so in
@@ -9,6 +9,11 @@ Two edits are made to a copy (the source is never touched):
   lookup, so the move changes nothing for them.
 * Cells matching the platform's dont_use patterns get `dont_use : true;`, which ABC
   honours, as ORFS does with DONT_USE_CELLS.
+* Boolean-function attributes written without quotes (gf180mcu: `clear : !RN ;`) are
+  quoted; Yosys 0.23 cannot read them otherwise.
+
+A corner split across several files (asap7) is first merged into one library
+(`prepare_corner_liberty`, `merge_liberty_texts`).
 
 Each prepared copy is cached under <cache>/liberty/<key>/ with an info.json holding the
 library's units and, per cell, its area and whether it is sequential (read with
@@ -135,6 +140,21 @@ def _mark_dont_use(text: str, patterns: tuple[str, ...], notes: list[str]) -> st
     return text
 
 
+# Boolean-function attributes written without quotes (gf180mcu's test_cell groups: `clear : !RN ;`).
+# Yosys 0.23's liberty reader stops at the '!' ("Syntax error in liberty file"); quoted, it and
+# OpenSTA read them as usual.
+_UNQUOTED_FUNCTION = re.compile(
+    r'^([ \t]*(?:function|next_state|clocked_on|clear|preset|enable|data_in|three_state)[ \t]*:[ \t]*)([^"\s;][^";\n]*?)([ \t]*;)',
+    re.M)
+
+
+def _quote_functions(text: str, notes: list[str]) -> str:
+    quoted, count = _UNQUOTED_FUNCTION.subn(r'\1"\2"\3', text)
+    if count:
+        notes.append(f"quoted {count} unquoted Boolean-function attributes (Yosys 0.23 cannot read e.g. `clear : !RN ;`)")
+    return quoted
+
+
 def _library_units(text: str, path: Path) -> dict:
     # The header ends at the first cell group; a library may have "cell" in its name (osu018_stdcells).
     first_cell = re.search(r"\bcell\s*\(", text)
@@ -171,9 +191,99 @@ def _cell_table(text: str, groups: list[tuple[str, int, int]], path: Path) -> di
 
 def prepare_liberty(source: Path, dont_use: tuple[str, ...], cache_dir: Path) -> PreparedLiberty:
     """The normalized, plain-text copy of `source` (built once, then read from the cache)."""
-    text = read_liberty_text(source)
-    key = sha256_text(f"{PREPARE_VERSION}\n{sorted(dont_use)}\n{text}")[:20]
     stem = source.name.removesuffix(".gz").removesuffix(".lib")
+    return _prepare_text(read_liberty_text(source), source, stem, dont_use, cache_dir, {})
+
+
+def prepare_corner_liberty(sources: tuple[Path, ...] | list[Path], dont_use: tuple[str, ...], cache_dir: Path) -> PreparedLiberty:
+    """One prepared library for a corner: the file itself, or the merge of a corner split across
+    several files (asap7: AO, INVBUF, OA, SEQ, SIMPLE), since Yosys and OpenSTA are given one.
+
+    A merged library's `source` is its first file; info["merged_from"] lists them all, and the
+    cache key covers every file's text.
+    """
+    sources = [Path(s) for s in sources]
+    if not sources:
+        raise EdaError("no liberty file given for the corner")
+    if len(sources) == 1:
+        return prepare_liberty(sources[0], dont_use, cache_dir)
+    texts = [read_liberty_text(path) for path in sources]
+    merged = merge_liberty_texts(texts, sources)
+    stem = sources[0].name.removesuffix(".gz").removesuffix(".lib") + f"_merged{len(sources)}"
+    return _prepare_text(merged, sources[0], stem, dont_use, cache_dir, {"merged_from": [str(p) for p in sources]})
+
+
+def _header_attributes(text: str, groups: list[tuple[str, int, int]]) -> dict[str, str]:
+    """The library-level `name : value;` attributes before the first group (units, nominal PVT)."""
+    first = groups[0][1] if groups else len(text)
+    return {m.group(1): m.group(2).strip().strip('"') for m in re.finditer(r"^\s*(\w+)\s*:\s*([^;]+);", text[:first], re.M)}
+
+
+# Attributes that must agree for cells of several files to be timed as one library.
+_MERGE_MUST_MATCH = ("time_unit", "voltage_unit", "current_unit", "leakage_power_unit", "nom_voltage", "nom_temperature",
+                     "nom_process")
+
+
+def merge_liberty_texts(texts: list[str], paths: list[Path]) -> str:
+    """One liberty text: the first file's header, every other file's top-level groups it lacks
+    (lookup-table templates), and the cells of all files. Raises EdaError when the files disagree
+    on units or PVT, define a template differently, or repeat a cell."""
+    structures = [check_structure(text, path) for text, path in zip(texts, paths)]
+    base_text, base_groups = texts[0], structures[0]
+    base_attrs = _header_attributes(base_text, base_groups)
+    first_cell = next((s for h, s, _ in base_groups if h.startswith("cell")), None)
+    if first_cell is None:
+        raise EdaError(f"{paths[0]}: no cell group; cannot be the base of a merged library")
+    header = base_text[:first_cell]
+    # A header may name several groups (asap7's normalized_driver_waveform (waveform_template_name),
+    # told apart by an attribute inside), so a header stands for the set of its groups' texts.
+    known = _groups_by_header(base_text, base_groups)
+    extra_groups, cells, cell_origin = [], [], {}
+    for text, groups, path in zip(texts, structures, paths):
+        attrs = _header_attributes(text, groups)
+        for key in _MERGE_MUST_MATCH:
+            if attrs.get(key) != base_attrs.get(key):
+                raise EdaError(f"{path}: {key} is {attrs.get(key)!r} but {paths[0]} has {base_attrs.get(key)!r}; "
+                               "the files of one corner must share units and PVT to be merged")
+        for head, bodies in _groups_by_header(text, groups).items():
+            if head not in known:
+                known[head] = bodies
+                extra_groups += list(bodies.values())
+            elif set(known[head]) != set(bodies):
+                raise EdaError(f"{path}: group '{head}' differs from the one(s) of the same name in {paths[0]} "
+                               "or an earlier file of the corner; expected identical definitions")
+        for head, start, end in groups:
+            if not head.startswith("cell"):
+                continue
+            body = text[start:end]
+            match = _CELL_HEADER.search(body)
+            name = match.group(1) if match else head
+            if name in cell_origin:
+                raise EdaError(f"{path}: cell {name} is also in {cell_origin[name]}; a corner's files must not overlap")
+            cell_origin[name] = path
+            cells.append(body)
+    names = ", ".join(p.name for p in paths)
+    return (header + f"/* voltscale: merged from {names} */\n" + "\n".join(extra_groups + cells) + "\n}\n")
+
+
+def _groups_by_header(text: str, groups: list[tuple[str, int, int]]) -> dict[str, dict[str, str]]:
+    """Non-cell top-level groups: header -> {text without comments and spacing: original text}."""
+    result: dict[str, dict[str, str]] = {}
+    for head, start, end in groups:
+        if not head.startswith("cell"):
+            result.setdefault(head, {})[_squeeze(text[start:end])] = text[start:end]
+    return result
+
+
+def _squeeze(text: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"/\*.*?\*/", " ", text, flags=re.S)).strip()
+
+
+def _prepare_text(text: str, source: Path, stem: str, dont_use: tuple[str, ...], cache_dir: Path,
+                  extra_info: dict) -> PreparedLiberty:
+    # Only a library the quoting changes gets it in its key, so the cached copies of the others stay valid.
+    needs_quoting = _UNQUOTED_FUNCTION.search(text) is not None
+    key = sha256_text(f"{PREPARE_VERSION}\n{sorted(dont_use)}\n{text}" + ("\nquote-functions" if needs_quoting else ""))[:20]
     final_dir = cache_dir / "liberty" / key
     info_path = final_dir / "info.json"
     if info_path.is_file():
@@ -181,11 +291,14 @@ def prepare_liberty(source: Path, dont_use: tuple[str, ...], cache_dir: Path) ->
 
     groups = check_structure(text, source)
     notes: list[str] = []
-    normalized = _mark_dont_use(_move_default_operating_conditions(text, notes), dont_use, notes)
+    if extra_info.get("merged_from"):
+        notes.append(f"merged {len(extra_info['merged_from'])} files into one library (first file's header)")
+    normalized = _mark_dont_use(_quote_functions(_move_default_operating_conditions(text, notes), notes), dont_use, notes)
     info = {
         "source": str(source),
         "prepare_version": PREPARE_VERSION,
         "notes": notes,
+        **extra_info,
         **_library_units(text, source),
         "cells": _cell_table(text, groups, source),
     }

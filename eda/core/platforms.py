@@ -42,6 +42,10 @@ class Platform:
     output_load_ff: float
     dont_use: tuple[str, ...]
     config_path: Path
+    # Optional: the inverter whose FO4 stage `eda voltage-model` times (cell, input, output pins),
+    # and the ABC delay targets (ps) that give distinct MAC sizes on this library.
+    inverter: tuple[str, str, str] | None = None
+    targets_ps: tuple[int, ...] = ()
 
     @property
     def nominal(self) -> Corner:
@@ -53,8 +57,9 @@ def available_platforms() -> list[str]:
 
 
 def _load_config(name: str) -> tuple[dict, Path]:
-    path = PLATFORM_CONFIG_DIR / name / "platform.toml"
-    if not path.is_file():
+    path = PLATFORM_CONFIG_DIR / str(name) / "platform.toml"
+    # Only the names of our configs: a name is a folder name, never a path elsewhere ('../x').
+    if name not in available_platforms() or not path.is_file():
         known = ", ".join(available_platforms()) or "none"
         raise EdaError(f"unknown platform {name!r}: no {path}. Known platforms: {known}.")
     try:
@@ -142,6 +147,9 @@ def load_platform(name: str, platforms_dir: str | Path | None = None) -> Platfor
 
     lefs = tuple(p for p in (_find_file(root, ("lef", "techlef"), f) for f in cells.get("lefs", [])) if p is not None)
     latch = cells["latch"]
+    inverter = cells.get("inverter")
+    if inverter is not None and not (isinstance(inverter, list) and len(inverter) == 3 and all(isinstance(x, str) for x in inverter)):
+        raise EdaError(f"{config_path}: [cells] inverter must be [cell, input pin, output pin], got {inverter!r}")
     return Platform(
         name=name,
         description=raw.get("description", ""),
@@ -158,4 +166,17 @@ def load_platform(name: str, platforms_dir: str | Path | None = None) -> Platfor
         output_load_ff=float(cells["output_load_ff"]),
         dont_use=tuple(cells.get("dont_use", [])),
         config_path=config_path,
+        inverter=tuple(inverter) if inverter else None,
+        targets_ps=_targets(raw.get("characterize", {}).get("targets_ps"), config_path),
     )
+
+
+def _targets(spec, config_path: Path) -> tuple[int, ...]:
+    """[characterize] targets_ps = [first, last, step] (ps) as the list of targets; () when absent."""
+    if spec is None:
+        return ()
+    if not (isinstance(spec, list) and len(spec) == 3 and all(isinstance(x, int) and x > 0 for x in spec) and spec[0] <= spec[1]):
+        raise EdaError(f"{config_path}: [characterize] targets_ps must be [first, last, step], positive whole ps "
+                       f"with first <= last, got {spec!r}")
+    first, last, step = spec
+    return tuple(range(first, last + 1, step))

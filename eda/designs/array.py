@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from eda.core.errors import EdaError
-from eda.designs.mac import MAC_KINDS, MacParams, mac_ports, render_mac, template_environment
+from eda.designs.mac import (ACCUMULATE_TARGET_FRACTION, MAC_KINDS, MacParams, adder_module, mac_ports, render_mac,
+                             structured_adder, template_environment)
 
 DATAFLOWS = ("conventional", "column", "column2to1", "column4to1")
 
@@ -62,6 +63,7 @@ class ArrayParams:
     w_bits: int = 8
     acc_bits: int = 24
     razor_bits: int = 10
+    accumulate_adder: str = "sklansky"
 
     def __post_init__(self):
         if self.kind not in MAC_KINDS:
@@ -85,7 +87,7 @@ class ArrayParams:
 
     @property
     def mac(self) -> MacParams:
-        return MacParams(self.kind, self.a_bits, self.w_bits, self.acc_bits, self.razor_bits)
+        return MacParams(self.kind, self.a_bits, self.w_bits, self.acc_bits, self.razor_bits, self.accumulate_adder)
 
     @property
     def group_rows(self) -> int:
@@ -265,12 +267,14 @@ def row_order_from_selects(params: ArrayParams, selects) -> np.ndarray:
 
 
 def render_sized_mac(params: ArrayParams, size: int) -> str:
-    """The MAC of `params.kind` as module `mac_<kind>_s<size>`, its Razor module renamed
-    to match, so that each size can be synthesized and placed on its own."""
+    """The MAC of `params.kind` as module `mac_<kind>_s<size>`, its Razor and adder modules
+    renamed to match, so that each size can be synthesized and placed on its own."""
     mac = params.mac
     module = params.mac_module(size)
     text = render_mac(mac)
     renames = {mac.module: module, "razor_ff": f"{module}_razor_ff"}
+    if structured_adder(mac):
+        renames[adder_module(mac)] = sized_adder_module(module)
     declared = re.findall(r"^\s*module\s+(\w+)", text, flags=re.MULTILINE)
     unexpected = [name for name in declared if name not in renames]
     if mac.module not in declared or unexpected:
@@ -279,6 +283,17 @@ def render_sized_mac(params: ArrayParams, size: int) -> str:
         )
     pattern = re.compile(r"\b(" + "|".join(re.escape(name) for name in renames) + r")\b")
     return pattern.sub(lambda match: renames[match.group(1)], text)
+
+
+def sized_adder_module(mac_module: str) -> str:
+    return f"{mac_module}_adder"
+
+
+def array_module_targets(params: ArrayParams) -> tuple[tuple[str, float], ...]:
+    """The renamed accumulate adders, synthesized at their own target (designs/mac.mac_module_targets)."""
+    if not structured_adder(params.mac):
+        return ()
+    return tuple((sized_adder_module(params.mac_module(size)), ACCUMULATE_TARGET_FRACTION) for size in params.sizes_in_use)
 
 
 def render_array(params: ArrayParams) -> str:

@@ -8,8 +8,16 @@ import jinja2
 
 from eda.core.paths import RTL_DIR
 from eda.core.errors import EdaError
+from eda.designs.prefix_adder import ADDER_STRUCTURES, prefix_levels
 
 MAC_KINDS = ("tpu", "thundervolt", "proposed")
+# The proposed MAC's accumulate stage: "yosys" is the behavioural `+` (a ripple chain after
+# yosys 0.23 + ABC); the others are written out in rtl/prefix_adder.v.j2.
+ACCUMULATE_ADDERS = ("yosys",) + ADDER_STRUCTURES
+# The paper's proposed MAC: "the path delays of the non-Razor paths (adder and MUX) are around
+# half of the MAC unit critical path". A written-out accumulate adder is synthesized at this
+# fraction of the MAC's delay target (flow/synth.py explains why it needs its own target).
+ACCUMULATE_TARGET_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -21,6 +29,9 @@ class MacParams:
     w_bits: int = 8
     acc_bits: int = 24
     razor_bits: int = 10  # of the product bits; used by `proposed` only
+    # The proposed MAC's separate accumulate adder. tpu and thundervolt add the partial sum
+    # inside yosys's merged multiply-accumulate ($macc), so this does not apply to them.
+    accumulate_adder: str = "sklansky"
 
     def __post_init__(self):
         if self.kind not in MAC_KINDS:
@@ -36,6 +47,8 @@ class MacParams:
             )
         if self.kind == "proposed" and not 0 <= self.razor_bits <= self.prod_bits:
             raise EdaError(f"razor_bits must be between 0 and {self.prod_bits} (the product width), got {self.razor_bits}")
+        if self.accumulate_adder not in ACCUMULATE_ADDERS:
+            raise EdaError(f"unknown accumulate_adder {self.accumulate_adder!r}: expected one of {', '.join(ACCUMULATE_ADDERS)}")
 
     @property
     def prod_bits(self) -> int:
@@ -63,11 +76,31 @@ def template_environment() -> jinja2.Environment:
     )
 
 
+def structured_adder(params: MacParams) -> bool:
+    return params.kind == "proposed" and params.accumulate_adder != "yosys"
+
+
+def adder_module(params: MacParams) -> str:
+    return f"{params.accumulate_adder}_adder"
+
+
+def mac_module_targets(params: MacParams) -> tuple[tuple[str, float], ...]:
+    """Modules of the rendered MAC synthesized at their own fraction of its delay target."""
+    return ((adder_module(params), ACCUMULATE_TARGET_FRACTION),) if structured_adder(params) else ()
+
+
 def render_mac(params: MacParams) -> str:
     """Verilog source of one MAC variant, self-contained (includes its Razor module)."""
     template = template_environment().get_template(f"mac_{params.kind}.v.j2")
+    structured = structured_adder(params)
     return template.render(
         module=params.module,
+        adder_module=adder_module(params),
+        structured_adder=structured,
+        width=params.acc_bits,
+        y_width=params.prod_bits,
+        structure=params.accumulate_adder,
+        levels=prefix_levels(params.accumulate_adder, params.acc_bits) if structured else [],
         razor_module="razor_ff",
         # Thundervolt hands the shadow value to the next MAC, so it must hold it for a period.
         shadow_flop=params.kind == "thundervolt",

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eda.core.errors import EdaError
-from eda.designs.mac import MacParams, mac_ports, render_mac, template_environment
+from eda.core.script_words import is_verilog_identifier, verilog_identifier, yosys_word
+from eda.designs.mac import MacParams, mac_module_targets, mac_ports, render_mac, template_environment
 
 
 
@@ -20,7 +21,10 @@ class Design:
     sources: dict[str, str]
     ports: frozenset[str]
     split_nets: bool = False  # see flow/synth.py SPLIT_NETS: for flattened hierarchies (array tiles)
+    user_rtl: bool = False  # a user's --verilog design: see flow/synth.py SIMPLE_LHS and USER_RTL_PORTS
     static_inputs: frozenset[str] = frozenset()  # ports at activity 0 in the power analysis (see sta_script)
+    # (module, fraction of the delay target): modules synthesized at their own target (flow/synth.py)
+    module_targets: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,8 @@ class Port:
 
 def mac_design(params: MacParams) -> Design:
     ports = frozenset(port.name for port in mac_ports(params))
-    return Design(params.kind, params.module, {f"{params.module}.v": render_mac(params)}, ports)
+    return Design(params.kind, params.module, {f"{params.module}.v": render_mac(params)}, ports,
+                  module_targets=mac_module_targets(params))
 
 
 def _const(node, path: Path) -> int:
@@ -96,7 +101,14 @@ def read_ports(sources: list[Path], top: str) -> list[Port]:
 
 
 def user_design(sources: list[Path], top: str, clock: str = "clk", register_io: bool = False, label: str | None = None) -> Design:
+    # Both names reach yosys, Tcl and (with register_io) generated Verilog: plain identifiers only.
+    verilog_identifier(top, "--top")
+    verilog_identifier(clock, "--clock")
     for source in sources:
+        # pyverilog's preprocessor (iverilog -E) reads file names one per line; yosys gets the file name.
+        if any(ch in str(source) for ch in "\n\r"):
+            raise EdaError(f"Verilog file {str(source)!r} has a line break in its path; rename it")
+        yosys_word(source.name, "Verilog file")
         if not source.is_file():
             raise EdaError(f"Verilog file {source} does not exist")
     ports = read_ports(sources, top)
@@ -108,12 +120,19 @@ def user_design(sources: list[Path], top: str, clock: str = "clk", register_io: 
         if clock not in names:
             raise EdaError(f"module {top} has no clock port {clock!r} (ports: {', '.join(sorted(names))}); "
                            "pass --clock NAME, or --register-io to wrap a combinational design in registers")
-        return Design(label or top, top, texts, frozenset(names))
+        return Design(label or top, top, texts, frozenset(names), split_nets=True, user_rtl=True)
     inout = [p.name for p in ports if p.direction == "inout"]
     if inout:
         raise EdaError(f"module {top}: inout ports ({', '.join(inout)}) cannot be registered")
     data_ports = [p for p in ports if p.name != clock]
+    # The wrapper (rtl/register_io.v.j2) names its registers <port>_q: an escaped port name
+    # (\a+b, which ends at whitespace) cannot take a suffix, so it is refused rather than mangled.
+    escaped = [p.name for p in data_ports if not is_verilog_identifier(p.name)]
+    if escaped:
+        raise EdaError(f"module {top}: --register-io cannot wrap port(s) with escaped names ({', '.join(escaped)}); "
+                       "rename them to plain identifiers, or register the design yourself and drop --register-io")
     wrapper = f"{top}_regio"
     text = template_environment().get_template("register_io.v.j2").render(
         top=top, wrapper=wrapper, clock=clock, ports=data_ports, has_clock=clock in names)
-    return Design(label or top, wrapper, {**texts, f"{wrapper}.v": text}, frozenset({clock, *(p.name for p in data_ports)}))
+    return Design(label or top, wrapper, {**texts, f"{wrapper}.v": text}, frozenset({clock, *(p.name for p in data_ports)}),
+                  split_nets=True, user_rtl=True)

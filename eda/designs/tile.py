@@ -16,7 +16,7 @@ adds no hardware, so its overhead is 0 by construction.
 from __future__ import annotations
 
 
-from eda.designs.array import ArrayParams, render_array
+from eda.designs.array import ArrayParams, array_module_targets, render_array
 from eda.designs.registry import Design, Variant
 from eda.designs.registry import read_ports
 
@@ -39,7 +39,8 @@ def tile_design(kind: str, dataflow: str, rows: int = TILE_ROWS, cols: int = TIL
         ports = frozenset(port.name for port in read_ports([source], params.top))
     # Weights and MUX selects are loaded once per tile load and then hold for thousands of cycles.
     static = frozenset(ports & STATIC_PORTS)
-    return Design(f"tile-{kind}-{dataflow}", params.top, {f"{params.top}.v": text}, ports, split_nets=True, static_inputs=static)
+    return Design(f"tile-{kind}-{dataflow}", params.top, {f"{params.top}.v": text}, ports, split_nets=True, static_inputs=static,
+                  module_targets=array_module_targets(params))
 
 
 def tile_variants(kind: str, target_ps: int, rows: int = TILE_ROWS, cols: int = TILE_COLS, **mac_bits) -> list[Variant]:

@@ -14,9 +14,10 @@ import json
 import os
 import platform as host
 import shutil
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -24,13 +25,15 @@ from tqdm import tqdm
 
 from eda import __version__
 from eda.core.errors import EdaError
-from eda.core.files import atomic_write_text, build_once, remove_orphaned_dirs, sha256_file, sha256_text
-from eda.core.liberty import PreparedLiberty, prepare_liberty
+from eda.core.files import atomic_write_text, build_once, locked, remove_orphaned_dirs, replace_dir, sha256_file, sha256_text
+from eda.core.liberty import PreparedLiberty, prepare_corner_liberty
 from eda.core.platforms import Platform
-from eda.core.runner import find_tool, tool_version
+from eda.core.runner import check_timeout, find_tool, kill_running_tools
+from eda.core.script_words import check_abc_safe_folder
 from eda.core.step import State, run_step
 from eda.flow.sta import StaSettings, StaticTiming, sta_executable
 from eda.flow.synth import Synthesize, synthesis_scripts
+from eda.flow.versions import tool_versions
 from eda.designs.registry import Variant
 
 # Bump when step code changes what a cached run would contain.
@@ -56,8 +59,7 @@ class Toolchain:
 
     @classmethod
     def detect(cls) -> "Toolchain":
-        yosys, sta = find_tool("yosys", "YOSYS_EXE"), sta_executable()
-        return cls(yosys, sta, {"yosys": tool_version(yosys, ("-V",)), "sta": tool_version(sta, ("-version",))})
+        return cls(find_tool("yosys", "YOSYS_EXE"), sta_executable(), tool_versions("yosys", "sta"))
 
 
 @dataclass
@@ -68,10 +70,37 @@ class Characterization:
     liberties: dict[str, PreparedLiberty]
 
 
+# OpenSTA takes its command units from the first liberty it reads, and the STA script writes the
+# clock period as a bare number: with a ps library (asap7) a "10 ns" clock would be 10 ps, and
+# every reported time would be in ps. So the period is given in the library's unit and the times
+# read back are converted to ns. ns libraries (sky130, nangate45, gf180, ihp) are unchanged.
+_TIME_UNIT_NS = {"ns": 1.0, "ps": 1e-3, "fs": 1e-6, "us": 1e3}
+_TIME_METRICS = ("sta__delay_ns", "sta__clock_period_ns", "sta__razor_window_slack_ns", "sta__arrival_ns")
+
+
+def time_unit_ns(liberty: PreparedLiberty) -> float:
+    """ns per time unit of a prepared library (its time_unit attribute; ns when it states none)."""
+    unit = liberty.info.get("time_unit") or "ns"
+    if unit not in _TIME_UNIT_NS:
+        raise EdaError(f"{liberty.source}: time_unit {unit!r} is not one of 1{', 1'.join(_TIME_UNIT_NS)}")
+    return _TIME_UNIT_NS[unit]
+
+
+def in_library_time(settings: StaSettings, unit_ns: float) -> StaSettings:
+    return settings if unit_ns == 1.0 else replace(settings, clock_period_ns=settings.clock_period_ns / unit_ns)
+
+
+def metrics_in_ns(metrics: dict, unit_ns: float) -> dict:
+    if unit_ns == 1.0:
+        return metrics
+    return {k: (round(v * unit_ns, 7) if k in _TIME_METRICS and isinstance(v, (int, float)) else v) for k, v in metrics.items()}
+
+
 def _cache_key(variant: Variant, platform: Platform, liberties: dict[str, PreparedLiberty], settings: StaSettings, tools: Toolchain) -> str:
     nominal = liberties[platform.nominal_corner]
     sources = [Path("../00-rtl") / name for name in sorted(variant.design.sources)]
-    scripts = synthesis_scripts(variant.design.top, sources, variant.target_ps, nominal, platform, variant.design.split_nets)
+    scripts = synthesis_scripts(variant.design.top, sources, variant.target_ps, nominal, platform, variant.design.split_nets,
+                                variant.design.module_targets, variant.design.user_rtl)
     # The liberty's content is keyed by lib.key; its path inside the cache must not
     # be, or a moved cache would never hit.
     scripts = {name: text.replace(str(nominal.path), "<liberty>") for name, text in scripts.items()}
@@ -85,6 +114,10 @@ def _cache_key(variant: Variant, platform: Platform, liberties: dict[str, Prepar
         "sta": asdict(settings),
         "tools": tools.versions,
     }
+    # Only where the STA runs in another time unit (in_library_time), so the other keys stay valid.
+    units = {corner: time_unit_ns(lib) for corner, lib in sorted(liberties.items()) if time_unit_ns(lib) != 1.0}
+    if units:
+        payload["sta_time_unit_ns"] = units
     if variant.design.static_inputs:  # only then, so the MACs' existing cache keys stay valid
         payload["static_inputs"] = sorted(variant.design.static_inputs)
     return sha256_text(json.dumps(payload, sort_keys=True))[:24]
@@ -100,13 +133,15 @@ def _run_variant(variant: Variant, platform: Platform, liberties: dict[str, Prep
         paths.append(rtl_dir / name)
     state = State({"verilog": tuple(paths)})
     nominal = liberties[platform.nominal_corner]
-    state = run_step(Synthesize(variant.design.top, variant.target_ps, nominal, platform, timeout_s, variant.design.split_nets), state, run_dir / "01-synth", run_dir)
+    state = run_step(Synthesize(variant.design.top, variant.target_ps, nominal, platform, timeout_s, variant.design.split_nets,
+                                      variant.design.module_targets, variant.design.user_rtl), state, run_dir / "01-synth", run_dir)
     corner_metrics = {}
     for corner, liberty in liberties.items():
-        step = StaticTiming(variant.design.top, corner, liberty, platform, settings, set(variant.design.ports), timeout_s,
-                            variant.design.static_inputs)
+        unit_ns = time_unit_ns(liberty)
+        step = StaticTiming(variant.design.top, corner, liberty, platform, in_library_time(settings, unit_ns),
+                            set(variant.design.ports), timeout_s, variant.design.static_inputs)
         after = run_step(step, state, run_dir / f"02-sta-{corner}", run_dir)
-        corner_metrics[corner] = {k: v for k, v in after.metrics.items() if k.startswith("sta__")}
+        corner_metrics[corner] = metrics_in_ns({k: v for k, v in after.metrics.items() if k.startswith("sta__")}, unit_ns)
     final = state.updated({}, {"corners": corner_metrics})
     atomic_write_text(run_dir / "metrics.json", json.dumps(final.to_json(run_dir), indent=1))
     return final
@@ -156,10 +191,8 @@ def prepare_corners(platform: Platform, corners: list[str] | None, cache_dir: Pa
     ordered = [platform.nominal_corner] + [c for c in wanted if c != platform.nominal_corner]
     result = {}
     for corner in ordered:
-        libs = platform.corners[corner].libs
-        if len(libs) != 1:
-            raise EdaError(f"platform {platform.name}, corner {corner}: {len(libs)} liberty files; one merged file is supported")
-        result[corner] = prepare_liberty(libs[0], platform.dont_use, cache_dir)
+        # A corner split across several files (asap7) is merged into one library for the tools.
+        result[corner] = prepare_corner_liberty(platform.corners[corner].libs, platform.dont_use, cache_dir)
     return result
 
 
@@ -172,7 +205,10 @@ def characterize(variants: list[Variant], platform: Platform, settings: StaSetti
                  corners: list[str] | None = None, jobs: int = 0, timeout_s: float = 600.0, progress: bool = True) -> Characterization:
     if not variants:
         raise EdaError("nothing to characterize: no variants (check kinds and targets)")
+    check_timeout(timeout_s, "--timeout (seconds per tool run)")
     cache_dir = Path(cache_dir).resolve()
+    # Synthesis runs under the cache folder; fail before any work when ABC could not read there.
+    check_abc_safe_folder(cache_dir, "the cache folder (--cache-dir / $VOLTSCALE_CACHE)")
     remove_orphaned_runs(cache_dir)
     tools = Toolchain.detect()
     liberties = prepare_corners(platform, corners, cache_dir)
@@ -182,14 +218,21 @@ def characterize(variants: list[Variant], platform: Platform, settings: StaSetti
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(characterize_variant, v, platform, liberties, settings, tools, cache_dir, timeout_s): v for v in variants}
         bar = tqdm(as_completed(futures), total=len(futures), desc="characterize", unit="run", disable=not progress)
-        for future in bar:
-            try:
-                entry = future.result()
-            except EdaError as exc:
-                errors.append(str(exc))
-                continue
-            entries.append(entry)
-            bar.set_postfix_str(f"{entry['variant']}{' (cached)' if entry['cached'] else ''}")
+        try:
+            for future in bar:
+                try:
+                    entry = future.result()
+                except EdaError as exc:
+                    errors.append(str(exc))
+                    continue
+                entries.append(entry)
+                bar.set_postfix_str(f"{entry['variant']}{' (cached)' if entry['cached'] else ''}")
+        except (KeyboardInterrupt, SystemExit):
+            # Tools run in their own sessions, out of reach of the terminal's Ctrl-C: stop them and
+            # the queued runs here, or leaving the pool would wait for every one of them.
+            pool.shutdown(wait=False, cancel_futures=True)
+            kill_running_tools()
+            raise
     if errors:
         raise EdaError(f"{len(errors)} of {len(variants)} runs failed; the first:\n{errors[0]}")
     order = {v.name: i for i, v in enumerate(variants)}
@@ -199,15 +242,34 @@ def characterize(variants: list[Variant], platform: Platform, settings: StaSetti
 
 
 def write_outputs(result: Characterization, out_dir: Path, platform: Platform, settings: StaSettings, command: list[str]) -> Path:
-    """characterization.csv, manifest.json and a copy of every run folder under out_dir/runs/."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for entry in result.runs:
-        target = out_dir / "runs" / entry["variant"]
-        tmp = out_dir / "runs" / f".{entry['variant']}.tmp"
+    """characterization.csv, manifest.json and a copy of every run folder under out_dir/runs/.
+
+    The run folders are in place before the table naming them is (atomically) written, so a kill
+    at any point leaves every row pointing at a complete folder. Writers of one out_dir take
+    turns (a lock on the folder), so a table and the run folders it names come from one run.
+    """
+    runs_dir = out_dir / "runs"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    with locked(out_dir):
+        remove_orphaned_dirs(runs_dir)  # copies a killed writer left behind
+        for entry in result.runs:
+            _copy_run_folder(Path(entry["cache_dir"]), runs_dir, entry["variant"])
+        return _write_table_and_manifest(result, out_dir, platform, settings, command)
+
+
+def _copy_run_folder(cached_run: Path, runs_dir: Path, variant: str) -> None:
+    """Copy a cached run to runs_dir/<variant> under a unique hidden name, then swap it in whole."""
+    tmp = Path(tempfile.mkdtemp(dir=runs_dir, prefix=f".{variant}.{os.getpid()}."))
+    try:
+        shutil.copytree(cached_run, tmp, dirs_exist_ok=True)
+        replace_dir(tmp, runs_dir / variant)
+    except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(entry["cache_dir"], tmp)
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
+        raise
+
+
+def _write_table_and_manifest(result: Characterization, out_dir: Path, platform: Platform, settings: StaSettings,
+                              command: list[str]) -> Path:
     manifest = {
         "tool": {"name": "voltscale", "version": __version__},
         "command": command,

@@ -67,6 +67,7 @@ from eda.core.files import atomic_write_text
 from eda.core.liberty import PreparedLiberty
 from eda.core.platforms import Platform
 from eda.core.runner import find_tool, run_tool
+from eda.core.script_words import LIBERTY_COPY, yosys_word
 from eda.core.step import State, Step
 from eda.designs.mac import MacParams, mac_ports
 from eda.flow.gatesim import GATE_MODEL_SCRIPT
@@ -927,7 +928,7 @@ class NetlistJson(Step):
         self.top, self.liberty, self.timeout_s = top, liberty, timeout_s
 
     def run(self, state: State, step_dir: Path):
-        script = GATE_MODEL_SCRIPT.format(top=self.top, liberty=self.liberty.path, netlist=_relative(state.views["netlist"], step_dir))
+        script = GATE_MODEL_SCRIPT.format(top=self.top, liberty=yosys_word(self.liberty.path, LIBERTY_COPY), netlist=_relative(state.views["netlist"], step_dir))
         (step_dir / "netlist_json.ys").write_text(script + f"write_json {NETLIST_JSON}\n")
         run_tool([find_tool("yosys", "YOSYS_EXE"), "-q", "-l", "yosys.log", "netlist_json.ys"], cwd=step_dir, name="yosys-run",
                  timeout_s=self.timeout_s)
@@ -973,7 +974,7 @@ class WriteSdf(Step):
         netlist, models = read_netlist_json(Path(state.views["netlist_json"]), self.top)
         arcs = non_unate_arcs(netlist, models)
         script = sta_script(self.top, _relative(state.views["netlist"], step_dir), self.liberty, self.platform, self.settings,
-                            self.ports, before_power=sdf_tcl(arcs))
+                            self.ports, before_power=sdf_tcl(arcs), step_dir=step_dir)
         (step_dir / "sdf.tcl").write_text(script)
         run = run_tool([sta_executable(), "-no_init", "-exit", "sdf.tcl"], cwd=step_dir, name="sta", timeout_s=self.timeout_s)
         text = run.log_text()

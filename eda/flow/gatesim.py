@@ -32,6 +32,7 @@ from eda.parsers.vcd import read_activity
 from eda.core.platforms import Platform
 from eda.designs.mac import MacParams, mac_ports, template_environment
 from eda.core.runner import find_tool, run_tool
+from eda.core.script_words import LIBERTY_COPY, yosys_word
 from eda.verify.mac_sim import CLOCK_PORTS, SIM_OUTPUT_FILE, TESTBENCH_FILE, TESTBENCH_TEMPLATE, TESTBENCH_TOP, stimulus_arrays, write_hex
 from eda.core.step import State, Step
 from eda.flow.sta import StaSettings, sta_executable, sta_script
@@ -143,7 +144,7 @@ class GateLevelModel(Step):
         self.top, self.liberty, self.timeout_s = top, liberty, timeout_s
 
     def run(self, state: State, step_dir: Path):
-        script = GATE_MODEL_SCRIPT.format(top=self.top, liberty=self.liberty.path,
+        script = GATE_MODEL_SCRIPT.format(top=self.top, liberty=yosys_word(self.liberty.path, LIBERTY_COPY),
                                           netlist=_relative(state.views["netlist"], step_dir))
         (step_dir / "gatemodel.ys").write_text(script)
         run_tool([find_tool("yosys", "YOSYS_EXE"), "-q", "-l", "yosys.log", "gatemodel.ys"], cwd=step_dir,
@@ -277,7 +278,7 @@ class AnnotatedPower(Step):
         # unannotated, and the annotation overrides it for every data input.
         (step_dir / "power.tcl").write_text(sta_script(self.top, _relative(state.views["netlist"], step_dir), self.liberty,
                                                        self.platform, self.settings, self.ports,
-                                                       before_power="source activity.tcl\n"))
+                                                       before_power="source activity.tcl\n", step_dir=step_dir))
         run = run_tool([sta_executable(), "-no_init", "-exit", "power.tcl"], cwd=step_dir, name="sta", timeout_s=self.timeout_s)
         text = run.log_text()
         report = parse_sta_log(text, source=run.log_path)

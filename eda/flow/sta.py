@@ -12,6 +12,7 @@ from eda.core.liberty import PreparedLiberty
 from eda.parsers.sta import StaReport, parse_sta_log, split_sections
 from eda.core.platforms import Platform
 from eda.core.runner import run_tool, find_tool
+from eda.core.script_words import is_plain, tcl_word, verilog_identifier
 from eda.core.step import State, Step
 
 
@@ -124,7 +125,8 @@ report_checks -to [get_clocks clk_shadow] -path_delay max -digits 4
 
 def sta_script(top: str, netlist: Path, liberty: PreparedLiberty, platform: Platform, settings: StaSettings, ports: set[str],
                static_inputs: frozenset[str] = frozenset(), *, spef: Path | None = None, spef_nets_listed: int = 20,
-               constraints: str | None = None, extra_constraints: str = "", before_power: str = "") -> str:
+               constraints: str | None = None, extra_constraints: str = "", before_power: str = "",
+               step_dir: Path | None = None) -> str:
     """static_inputs: ports that hold still while the design computes (an array's weight load and
     MUX selects), given activity 0 instead of settings.input_activity.
 
@@ -133,6 +135,7 @@ def sta_script(top: str, netlist: Path, liberty: PreparedLiberty, platform: Plat
     listing up to spef_nets_listed unannotated nets; see parse_spef_annotation);
     constraints: Tcl that replaces the embedded constraints (e.g. a read_sdc); extra_constraints:
     Tcl run after either; before_power: Tcl run after the timing reports, before report_power.
+    step_dir: the folder OpenSTA runs in, for a liberty path it cannot read as given (liberty_word).
     """
     has_shadow = settings.shadow_clock_port in ports
     # An upstream Razor error (thundervolt's err_in) is known only when the upstream
@@ -142,19 +145,22 @@ def sta_script(top: str, netlist: Path, liberty: PreparedLiberty, platform: Plat
         f"set_input_delay 0 -clock clk_shadow -clock_fall [get_ports {p}]\nset data_inputs [delete_from_list $data_inputs [get_ports {p}]]"
         for p in late
     )
+    # Names are checked, paths quoted: all of them reach Tcl, which would substitute $ and [...].
+    clock_port = tcl_word(verilog_identifier(settings.clock_port, "clock port"))
+    shadow_port = tcl_word(verilog_identifier(settings.shadow_clock_port, "shadow clock port"))
     template = STA_SETUP + (STA_CONSTRAINTS if constraints is None else "{constraints}") + STA_REPORTS
     return template.format(
-        parasitics=SPEF_READ.format(spef=_tcl_word(spef), listed=max(spef_nets_listed, 0) - 1) if spef is not None else "",
+        parasitics=SPEF_READ.format(spef=tcl_word(spef, braced=True), listed=max(spef_nets_listed, 0) - 1) if spef is not None else "",
         constraints=constraints,
         extra_constraints=extra_constraints,
         before_power=before_power,
-        top=top,
+        top=tcl_word(verilog_identifier(top, "top module")),
         liberty_name=liberty.source.name,
-        liberty=liberty.path,
-        netlist=netlist,
+        liberty=liberty_word(liberty.path, step_dir),
+        netlist=tcl_word(netlist),
         period=settings.clock_period_ns,
-        clock_port=settings.clock_port,
-        shadow=SHADOW_CLOCK.format(frac=settings.shadow_delay_fraction, port=settings.shadow_clock_port, clock_port=settings.clock_port)
+        clock_port=clock_port,
+        shadow=SHADOW_CLOCK.format(frac=settings.shadow_delay_fraction, port=shadow_port, clock_port=clock_port)
         if has_shadow
         else "",
         late_inputs=late_inputs,
@@ -168,9 +174,23 @@ def sta_script(top: str, netlist: Path, liberty: PreparedLiberty, platform: Plat
     )
 
 
-def _tcl_word(path: Path) -> str:
-    """A path as one Tcl word (braced: spaces and brackets stay literal)."""
-    return "{" + str(path) + "}"
+def liberty_word(path: Path, step_dir: Path | None) -> str:
+    """The liberty path for OpenSTA's read_liberty, as one Tcl word.
+
+    OpenSTA 2.0.17's read_liberty takes `[file nativename $args]`: the string form of its argument
+    list, so a path needing Tcl quoting (space, $, [ ...) reaches the reader still quoted and is not
+    found. Such a path is written relative to the run folder instead (the prepared liberty and the
+    run share the cache folder, so the relative path is plain); a plain path stays as it was."""
+    text = str(path)
+    if is_plain(text):
+        return text
+    if step_dir is not None:
+        relative = os.path.relpath(Path(path).resolve(), Path(step_dir).resolve())
+        if is_plain(relative):
+            return relative
+    raise EdaError(f"OpenSTA's read_liberty cannot read {text!r}: its path holds characters other than letters, "
+                   "digits and /._-+, and no plain relative path from the run folder leads to it. "
+                   "Move the cache folder (--cache-dir / $VOLTSCALE_CACHE) to a plain path")
 
 
 @dataclass(frozen=True)
@@ -218,7 +238,8 @@ class StaticTiming(Step):
 
     def run(self, state: State, step_dir: Path):
         netlist = Path(os.path.relpath(Path(state.views["netlist"]).resolve(), step_dir.resolve()))
-        script = sta_script(self.top, netlist, self.liberty, self.platform, self.settings, self.ports, self.static_inputs)
+        script = sta_script(self.top, netlist, self.liberty, self.platform, self.settings, self.ports, self.static_inputs,
+                            step_dir=step_dir)
         (step_dir / "sta.tcl").write_text(script)
         run = run_tool([sta_executable(), "-no_init", "-exit", "sta.tcl"], cwd=step_dir, name="sta", timeout_s=self.timeout_s)
         report = parse_sta_log(run.log_text(), source=run.log_path)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -28,6 +28,7 @@ import pandas as pd
 from eda.core.errors import EdaError
 from eda.core.files import atomic_write_text, sha256_file
 from eda.designs.mac import MacParams
+from eda.jobs.config import mac_params
 from eda.flow.sta import StaSettings
 from eda.jobs.power import DEFAULT_WARMUP_CYCLES, measure_power
 
@@ -98,7 +99,7 @@ def activity_power_by_size(characterization: pd.DataFrame, report_dir: Path, siz
             netlist = netlist_path(report_dir, str(row["run_dir"]), None if pd.isna(cache_key) else str(cache_key), cache_dir)
             settings = StaSettings(clock_period_ns=float(row["power_clock_ns"]), input_activity=float(row["input_activity"]),
                                    shadow_delay_fraction=shadow_delay_fraction)
-            params = MacParams(kind, widths.a_bits, widths.w_bits, widths.acc_bits, widths.razor_bits)
+            params = replace(widths, kind=kind)
             tasks.append((kind, int(index), size, row, netlist, settings, params))
 
     # Pareto sizes have distinct netlists, but a design may be measured twice through two sizes of one netlist.
@@ -192,7 +193,7 @@ def table2_power(config, platform, inputs, specs, sizes_by_kind: dict[str, pd.Da
     # operands(n) -> (frame, label, meta): the workload's own stream (eda.jobs.workload.mac_operands)
     frame, label, meta = operands(cycles + warmup) if operands is not None else \
         workload_operands(cycles + warmup, array_rows=config.method.array_rows, cache_dir=cache_dir)
-    mac = MacParams("tpu", config.mac.a_bits, config.mac.w_bits, config.mac.acc_bits, config.mac.razor_bits)
+    mac = mac_params(config, "tpu")
     table = activity_power_by_size(inputs.characterization, out, sizes_by_kind, wanted, frame, label, platform, cache_dir,
                                    corner=inputs.nominal_corner, mac=mac,
                                    shadow_delay_fraction=float(config.characterize.shadow_delay_fraction),

@@ -10,13 +10,13 @@ Every problem is reported at once, naming the key and what was expected; unknown
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, make_dataclass
+from dataclasses import asdict, dataclass, field, make_dataclass
 from pathlib import Path
 from typing import Any
 
 from eda.core.errors import EdaError
 from eda.core.paths import REPO_ROOT
-from eda.designs.mac import MAC_KINDS
+from eda.designs.mac import ACCUMULATE_ADDERS, MAC_KINDS, MacParams
 from eda.jobs.power import DEFAULT_CYCLES
 from eda.method.errmodel import DEFAULT_CRITICAL_PATHS
 from eda.method.errtable import PROJECT_PROPAGATION_P
@@ -56,6 +56,8 @@ VARIABLES = [
     Variable("mac.w_bits", int, 8, "weight width", "bits", minimum=2, maximum=16),
     Variable("mac.acc_bits", int, 24, "partial-sum width", "bits", minimum=4, maximum=48),
     Variable("mac.razor_bits", int, 10, "product bits in Razor flops (proposed MAC)", "bits", minimum=0, maximum=32),
+    Variable("mac.accumulate_adder", str, "sklansky", "the proposed MAC's accumulate adder (yosys: behavioural +, "
+             "a ripple chain after yosys 0.23)", choices=ACCUMULATE_ADDERS),
     Variable("characterize.targets_ps", list, [], "synthesis delay targets (ABC -D)", "ps", minimum=1, item_type=int),
     Variable("characterize.clock_period_ns", NUMBER, 10.0, "clock for STA and power", "ns", minimum=1e-3),
     Variable("characterize.input_activity", NUMBER, 0.2, "toggles per cycle on each data input", "1/cycle",
@@ -255,6 +257,11 @@ def config_reference() -> str:
         allowed = ", ".join(map(str, v.choices)) if v.choices else _range_text(v)
         lines.append(f"| `{v.key}` | {_type_name(v.type)} | `{v.default!r}` | {v.unit} | {allowed} | {v.description} |")
     return "\n".join(lines) + "\n"
+
+
+def mac_params(config: Config, kind: str) -> MacParams:
+    """The `kind` MAC with the config's [mac] widths and adder."""
+    return MacParams(kind, **asdict(config.mac))
 
 
 def with_workload(config: Config, **values) -> Config:

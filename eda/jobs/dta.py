@@ -24,7 +24,7 @@ import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,11 +35,11 @@ from eda.core.errors import EdaError
 from eda.core.files import atomic_write_text, build_once, remove_orphaned_dirs, sha256_file
 from eda.core.liberty import PreparedLiberty
 from eda.core.platforms import Platform
-from eda.core.runner import find_tool, tool_version
 from eda.core.step import State, run_step
 from eda.designs.mac import MAC_KINDS, MacParams, mac_ports
 from eda.flow.dta import DEFAULT_MODE, DEFAULT_WARMUP_CYCLES, ENDPOINTS_FILE, SETTLE_FILE, NetlistJson, TimingSimulation, WriteSdf
-from eda.flow.sta import StaSettings, sta_executable
+from eda.flow.sta import StaSettings
+from eda.flow.versions import tool_versions
 from eda.jobs.power import operand_vectors, vectors_digest
 from eda.method.errmodel import DEFAULT_PROPAGATION_P
 from eda.method.errtable import ErrorModelSettings, default_clock_ns, mac_sizes
@@ -49,6 +49,7 @@ from eda.outputs.measured_errors import write_measured_outputs
 
 # Bump when a step changes what a cached run would contain (the code's own digest is in the key too).
 DTA_FORMAT_VERSION = "1"
+DTA_TOOLS = ("yosys", "sta")
 DEFAULT_CYCLES = 10_000
 DEFAULT_SEED = 1
 # The array is weight stationary: a MAC keeps its weight while activations stream past.
@@ -111,11 +112,6 @@ def read_operand_csv(path: Path, n: int) -> pd.DataFrame:
 # one netlist
 
 
-def tool_versions() -> dict[str, str]:
-    yosys, sta = find_tool("yosys", "YOSYS_EXE"), sta_executable()
-    return {"yosys": tool_version(yosys, ("-V",)), "sta": tool_version(sta, ("-version",))}
-
-
 def _code_digest() -> str:
     """The simulator, the SDF reader and every script template a run writes: editing one invalidates cached runs."""
     from eda.flow import dta, gatesim, sta
@@ -159,7 +155,7 @@ def run_dta(netlist: Path, params: MacParams, vectors: pd.DataFrame, liberty: Pr
     netlist = Path(netlist)
     if not netlist.is_file():
         raise EdaError(f"netlist {netlist} not found")
-    key = _cache_key(netlist, params, liberty, platform, settings, vectors, warmup_cycles, mode, tools or tool_versions())
+    key = _cache_key(netlist, params, liberty, platform, settings, vectors, warmup_cycles, mode, tools or tool_versions(*DTA_TOOLS))
     cache_dir = Path(cache_dir).resolve()
     final_dir = cache_dir / "dta" / key
     start = time.monotonic()
@@ -224,7 +220,7 @@ def measure_kind(characterization: pd.DataFrame, characterization_csv: Path, par
     scales = delay_scales(fo4, vdds if vdds is not None else list(fo4["vdd"]), nominal_vdd)
     chosen = pick_sizes(pareto, sizes)
     vectors = operand_vectors(params, operands)
-    tools = tool_versions()
+    tools = tool_versions(*DTA_TOOLS)
 
     def measure(row) -> tuple[pd.Series, DtaRun]:
         settings = StaSettings(clock_period_ns=float(row["power_clock_ns"]), input_activity=float(row["input_activity"]),
@@ -316,12 +312,12 @@ def dta_report(characterization_csv: Path, out_dir: Path, platform: Platform, ca
     liberty = prepare_corners(platform, [corner], cache_dir)[corner]
     results = []
     for kind in wanted:
-        params = MacParams(kind, widths.a_bits, widths.w_bits, widths.acc_bits, widths.razor_bits)
+        params = replace(widths, kind=kind)
         results.append(measure_kind(characterization, characterization_csv, params, corner, fo4, operands, liberty, platform,
                                     cache_dir, sizes=sizes, vdds=vdds, clock_ns=clock_ns, model=model, mode=mode,
                                     warmup_cycles=warmup_cycles, shadow_delay_fraction=shadow_delay_fraction, jobs=jobs,
                                     timeout_s=timeout_s, progress=progress))
     meta = {"command": command or [], "operands": operands_label, "cycles": cycles, "warmup_cycles": warmup_cycles, "mode": mode,
             "corner": corner, "characterization": str(characterization_csv), "fo4": str(fo4_path), "model": asdict(model),
-            "tools": tool_versions()}
+            "tools": tool_versions(*DTA_TOOLS)}
     return results, write_measured_outputs(results, Path(out_dir), meta)

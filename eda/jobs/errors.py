@@ -48,6 +48,25 @@ def write_bit_errors(size_row: pd.Series, run_root: Path, corner: str, params, f
     return outputs
 
 
+def path_split_table(characterization: pd.DataFrame, csv_path: Path, params, corner: str) -> pd.DataFrame:
+    """Per size of one kind: the worst paths into the product and partial-sum registers, from each
+    size's STA endpoint report (empty if the run folders are not beside the characterization)."""
+    from eda.method.bit_errors import bit_delays, path_split
+    from eda.parsers.netlist import register_output_nets
+
+    rows = []
+    for _, size in mac_sizes(characterization, params.kind, corner, source=str(csv_path)).iterrows():
+        run_dir = csv_path.parent / str(size["run_dir"])
+        netlist, endpoints_csv = run_dir / "01-synth" / "netlist.v", run_dir / f"02-sta-{corner}" / "endpoints.csv"
+        if not (netlist.is_file() and endpoints_csv.is_file()):
+            continue
+        delays = bit_delays(pd.read_csv(endpoints_csv), register_output_nets(netlist), params, float(size["power_clock_ns"]),
+                            source=str(endpoints_csv))
+        rows.append({"kind": params.kind, "target_ps": int(size["target_ps"]), "area_um2": float(size["area_um2"]),
+                     **path_split(delays), "endpoints": os.path.relpath(endpoints_csv, csv_path.parent)})
+    return pd.DataFrame(rows)
+
+
 @dataclass(frozen=True)
 class KindErrorOutputs:
     sizes: pd.DataFrame

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 import sys
 from pathlib import Path
 
@@ -10,11 +11,10 @@ import click
 from eda.core.paths import REPO_ROOT
 from eda.designs.registry import Variant
 from eda.flow.characterize import characterize, write_outputs
-from eda.jobs.config import Config, load_config
+from eda.jobs.config import Config, load_config, mac_params
 from eda.designs.registry import mac_design
 from eda.core.files import atomic_write_text
 from eda.core.platforms import load_platform
-from eda.designs.mac import MacParams
 from eda.flow.sta import StaSettings
 from eda.outputs.summary import summary_markdown
 from eda.jobs.voltage import write_voltage_outputs
@@ -24,6 +24,11 @@ from eda.core.errors import EdaError
 
 def output_folder(pattern: str, platform_name: str) -> str:
     try:
+        # Only the bare field: format would also evaluate {platform.attr} and {platform[0]}.
+        fields = {field for _, field, spec, conversion in string.Formatter().parse(pattern) if field is not None
+                  for field in (field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else ""),)}
+        if fields - {"platform"}:
+            raise KeyError(", ".join(sorted(fields - {"platform"})))
         return pattern.format(platform=platform_name)
     except (KeyError, IndexError, ValueError) as exc:
         raise EdaError(f"out_dir {pattern!r}: only the placeholder {{platform}} is known ({exc!r})") from None
@@ -64,7 +69,7 @@ def characterize_kinds(config, platform, out: Path, cache_dir: Path, jobs: int |
         shadow_delay_fraction=float(config.characterize.shadow_delay_fraction),
     )
     designs = [
-        mac_design(MacParams(kind, config.mac.a_bits, config.mac.w_bits, config.mac.acc_bits, config.mac.razor_bits))
+        mac_design(mac_params(config, kind))
         for kind in config.kinds
     ]
     targets = config.characterize.targets_ps

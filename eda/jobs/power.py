@@ -28,7 +28,6 @@ in a temporary folder and renamed into place when complete.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -36,7 +35,7 @@ import re
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,14 +48,15 @@ from eda.core.files import atomic_write_text, build_once, remove_orphaned_dirs, 
 from eda.core.liberty import PreparedLiberty
 from eda.core.platforms import Platform
 from eda.designs.mac import MAC_KINDS, MacParams, mac_ports
-from eda.core.runner import find_tool, tool_version
 from eda.verify.mac_sim import PRODUCT_LATENCY_CYCLES, build_vectors
 from eda.core.step import State, run_step
 from eda.flow.gatesim import AnnotatedPower, GateLevelModel, GateLevelSimulation, NetActivity, compare_with_golden
-from eda.flow.sta import StaSettings, sta_executable
+from eda.flow.sta import StaSettings
+from eda.flow.versions import tool_versions
 
 # Bump when a step changes what a cached run would contain.
 POWER_FORMAT_VERSION = "1"
+POWER_TOOLS = ("yosys", "iverilog", "sta")
 DEFAULT_WARMUP_CYCLES = 4
 DEFAULT_CYCLES = 1024  # measured cycles: conv2 has 16 output positions per image, so 64 test images
 OPERAND_COLUMNS = ("a_code", "w_code", "psum_in")
@@ -141,15 +141,6 @@ def operand_vectors(params: MacParams, operands: pd.DataFrame) -> pd.DataFrame:
 # one netlist
 
 
-@functools.cache
-def tool_versions() -> dict[str, str]:
-    yosys = find_tool("yosys", "YOSYS_EXE")
-    iverilog = find_tool("iverilog")
-    sta = sta_executable()
-    return {"yosys": tool_version(yosys, ("-V",)), "iverilog": tool_version(iverilog, ("-V",)),
-            "sta": tool_version(sta, ("-version",))}
-
-
 def vectors_digest(vectors: pd.DataFrame) -> str:
     """Hash of a stimulus table (column names and int64 values), for cache keys."""
     digest = hashlib.sha256()
@@ -182,7 +173,7 @@ def _cache_key(netlist: Path, params: MacParams, liberty: PreparedLiberty, platf
         "vectors": vectors_digest(vectors),
         "warmup_cycles": warmup_cycles,
         "scripts": _scripts_digest(),
-        "tools": tool_versions(),
+        "tools": tool_versions(*POWER_TOOLS),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
@@ -363,7 +354,7 @@ def power_table(characterization_csv: Path, platform: Platform, operands: pd.Dat
                            shadow_delay_fraction=shadow_delay_fraction)
 
     def measure(row) -> PowerRun:
-        params = MacParams(row.kind, widths.a_bits, widths.w_bits, widths.acc_bits, widths.razor_bits)
+        params = replace(widths, kind=row.kind)
         return measure_power(netlist_of(row), params, operands, liberty, platform, settings_of(row), cache_dir,
                              warmup_cycles=warmup_cycles, timeout_s=timeout_s)
 
@@ -440,7 +431,7 @@ def write_power_outputs(table: pd.DataFrame, out_dir: Path, operands_label: str,
     atomic_write_text(csv_path, table[CSV_COLUMNS].to_csv(index=False))
     atomic_write_text(md_path, power_markdown(table, operands_label, operands_meta))
     manifest = {"tool": {"name": "voltscale", "version": __version__}, "command": command or [], "created_unix": int(time.time()),
-                "tools": tool_versions(), "operands": {"label": operands_label, **(operands_meta or {})},
+                "tools": tool_versions(*POWER_TOOLS), "operands": {"label": operands_label, **(operands_meta or {})},
                 "outputs": {"activity_power.csv": "one row per size: stated and realistic-activity power",
                             "runs/<kind>-D<target>/": "scripts, logs, activity.csv and metrics of each run"}}
     atomic_write_text(json_path, json.dumps(manifest, indent=1, default=str))

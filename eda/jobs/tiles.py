@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
 from pathlib import Path
 import pandas as pd
 from eda.core.files import atomic_write_text
@@ -19,8 +20,7 @@ def measure_tiles(config: Config, platform, cache_dir: Path, target_ps: int, out
     settings = StaSettings(float(config.characterize.clock_period_ns), float(config.characterize.input_activity),
                            float(config.characterize.shadow_delay_fraction))
     rows, cols = config.method.tile_rows, config.method.tile_cols
-    bits = dict(a_bits=config.mac.a_bits, w_bits=config.mac.w_bits, acc_bits=config.mac.acc_bits,
-                razor_bits=config.mac.razor_bits)
+    bits = asdict(config.mac)
     variants = tile_variants("proposed", int(target_ps), rows, cols, **bits)
     result = characterize(variants, platform, settings, cache_dir, corners=None, jobs=config.characterize.jobs,
                           timeout_s=float(config.characterize.timeout_s))

@@ -8,8 +8,7 @@ from pathlib import Path
 import click
 from eda.core.paths import REPO_ROOT
 from eda.core.files import atomic_write_text
-from eda.designs.mac import MacParams
-from eda.jobs.config import Config
+from eda.jobs.config import Config, mac_params
 
 
 def measure_errors(csv_path: Path, out: Path, platform, config: Config, settings, vdds, cache_dir: Path,
@@ -22,8 +21,7 @@ def measure_errors(csv_path: Path, out: Path, platform, config: Config, settings
     click.echo(f"timing simulation of every size ({config.errors.dta_cycles} cycles of the workload's operands)", err=True)
     results, _ = dta_report(csv_path, out / "errors" / "measured", platform, cache_dir, kinds=list(config.kinds),
                             cycles=int(config.errors.dta_cycles), vdds=vdds, clock_ns=float(config.errors.clock_ns) or None,
-                            model=settings, mac=MacParams("tpu", config.mac.a_bits, config.mac.w_bits, config.mac.acc_bits,
-                                                          config.mac.razor_bits),
+                            model=settings, mac=mac_params(config, "tpu"),
                             shadow_delay_fraction=float(config.characterize.shadow_delay_fraction),
                             jobs=config.characterize.jobs, timeout_s=float(config.characterize.timeout_s), command=sys.argv,
                             operands=operands() if operands is not None else None)
@@ -39,7 +37,10 @@ def write_voltage_outputs(table, csv_path: Path, out: Path, platform, config: Co
     error-probability tables per kind (eqs. 7-9 with p fitted to the simulation, or as configured).
     operands: () -> (frame, label), the workload's operand stream for the timing simulation."""
     from eda.method.errtable import ErrorModelSettings
-    from eda.jobs.errors import write_kind_errors
+    import pandas as pd
+
+    from eda.jobs.errors import path_split_table, write_kind_errors
+    from eda.outputs.errtable import write_path_split
     from eda.spice.table import load_fo4_table
     from eda.spice.table import platform_fo4_table
     from eda.outputs.scaling import scaling_markdown
@@ -50,8 +51,6 @@ def write_voltage_outputs(table, csv_path: Path, out: Path, platform, config: Co
     atomic_write_text(out / "fo4.csv", fo4_path.read_text())
     samples_path = fo4_path.with_name(fo4_path.stem + "_samples.csv")
     if samples_path.is_file():
-        import pandas as pd
-
         from eda.outputs.fo4 import plot_fo4_distributions
 
         plot_fo4_distributions(pd.read_csv(samples_path), out / "fo4_distributions.png")
@@ -63,9 +62,12 @@ def write_voltage_outputs(table, csv_path: Path, out: Path, platform, config: Co
     vdds = [float(v) for v in config.errors.vdds] or None
     fitted = measure_errors(csv_path, out, platform, config, settings, vdds, cache_dir, operands) \
         if config.errors.measure and cache_dir is not None else {}
+    splits = []
     for kind in config.kinds:
-        params = MacParams(kind, config.mac.a_bits, config.mac.w_bits, config.mac.acc_bits, config.mac.razor_bits)
+        params = mac_params(config, kind)
+        splits.append(path_split_table(table, csv_path, params, platform.nominal_corner))
         kind_settings = replace(settings, propagation_p=fitted[kind]) if kind in fitted else settings
         write_kind_errors(table, csv_path, params, platform.nominal_corner, fo4, fo4_path,
                           float(config.errors.clock_ns) or None, vdds, kind_settings, out / "errors" / kind, sys.argv)
+    write_path_split(pd.concat(splits, ignore_index=True), mac_params(config, "proposed"), out / "errors")
     click.echo(f"wrote {out / 'voltage_scaling.md'} and {out / 'errors'}/<kind>/", err=True)

@@ -25,8 +25,12 @@ from eda.designs.mac import MacParams
 
 # Register nets of the MAC templates -> (group, offset of bit 0 in that group).
 # The Razor flops of `proposed` hold the upper product bits (offset set per MAC).
+# With a written-out accumulate adder (rtl/prefix_adder.v.j2) the flattened product register
+# takes the adder's `accumulate.y_narrow` or `accumulate.y` (bit k = product bit k; yosys picks
+# either name).
 BIT_GROUPS = {"psum_out": "accumulator", "product_ext": "product", "product_lo_q": "product", "product_q": "product",
-              "product_razor.q": "product", "a_out": "activation", "w_out": "weight"}
+              "product_razor.q": "product", "accumulate.y_narrow": "product",
+              "accumulate.y": "product", "a_out": "activation", "w_out": "weight"}
 _NET = re.compile(r"^\\?(?P<name>[^\s\[]+)\s*(?:\[(?P<bit>\d+)\])?$")
 
 
@@ -45,6 +49,8 @@ def classify_bit(net: str, params: MacParams) -> tuple[str, int] | None:
         return None
     if name == "product_razor.q":
         bit += params.prod_bits - params.razor_bits
+    if name == "accumulate.y":  # the adder's sign-extended copy: its upper bits are the product's sign bit
+        bit = min(bit, params.prod_bits - 1)
     return group, bit
 
 
@@ -68,6 +74,22 @@ def bit_delays(endpoints: pd.DataFrame, nets: dict[str, str], params: MacParams,
         raise EdaError(f"{source}: no endpoint could be traced to a MAC register bit")
     table = pd.DataFrame(rows)
     return table.sort_values("delay_ns", ascending=False).drop_duplicates(["group", "bit"]).sort_values(["group", "bit"]).reset_index(drop=True)
+
+
+def path_split(delays: pd.DataFrame) -> dict[str, float]:
+    """Where one MAC's critical path lies, from its per-bit worst delays (bit_delays).
+
+    product_stage_ns: the worst path into the product register (the proposed MAC's multiplier
+    stage; NaN for a MAC without one); accumulate_ns: the worst path into the partial-sum register
+    (for the proposed MAC its adder and MUX; for a single-stage MAC multiplier, adder and MUX);
+    accumulate_fraction: accumulate_ns over the worst of all register paths."""
+    worst = delays.groupby("group")["delay_ns"].max()
+    if "accumulator" not in worst:
+        raise EdaError("no partial-sum register bit among the traced endpoints")
+    critical_ns = float(worst.max())
+    accumulate_ns = float(worst["accumulator"])
+    return {"critical_path_ns": critical_ns, "product_stage_ns": float(worst.get("product", float("nan"))),
+            "accumulate_ns": accumulate_ns, "accumulate_fraction": round(accumulate_ns / critical_ns, 4)}
 
 
 def bit_error_table(delays: pd.DataFrame, fo4: pd.DataFrame, nominal_vdd: float, clock_ns: float, vdds: list[float] | None = None,

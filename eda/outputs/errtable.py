@@ -142,3 +142,25 @@ def plot_bit_heatmap(table: pd.DataFrame, title: str, path: Path) -> None:
     fig.colorbar(image, ax=ax, label=f"log10 p_error (floor {floor:g})")
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def write_path_split(split: pd.DataFrame, proposed, out_dir: Path) -> None:
+    """path_split.csv and .md: per kind and size, where the critical path lies (jobs/errors.py)."""
+    if split.empty:
+        return
+    atomic_write_text(out_dir / "path_split.csv", split.to_csv(index=False))
+    lines = ["# Path split: the worst path into each MAC register, per size (STA, nominal corner)", "",
+             "The paper's proposed MAC relies on its adder and MUX paths being about half the critical path, so that "
+             f"Razor flops on the multiplier stage suffice. Here its accumulate adder is `{proposed.accumulate_adder}`, "
+             "synthesized at half the MAC's delay target (`mac.accumulate_adder`, flow/synth.py). "
+             "`accumulate` is the worst path into the partial-sum register: for the proposed MAC the adder and "
+             "its MUX (ABC maps the MUX into the adder's last gates or a mux2 cell, so the two are not separable "
+             "after synthesis); for tpu and thundervolt, which add inside one multiply-accumulate, the whole MAC. "
+             "`product stage`: the proposed MAC's multiplier, into the product register.", "",
+             "| kind | target (ps) | area (um^2) | critical path (ns) | product stage (ns) | accumulate (ns) | accumulate / critical |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for row in split.itertuples():
+        product = "" if pd.isna(row.product_stage_ns) else f"{row.product_stage_ns:.3f}"
+        lines.append(f"| {row.kind} | {row.target_ps} | {row.area_um2:.0f} | {row.critical_path_ns:.3f} | {product} | "
+                     f"{row.accumulate_ns:.3f} | {row.accumulate_fraction:.0%} |")
+    atomic_write_text(out_dir / "path_split.md", "\n".join(lines) + "\n")

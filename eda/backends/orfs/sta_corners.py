@@ -58,6 +58,7 @@ from eda.core.platforms import Platform
 from eda.parsers.qflow import parse_netlist_ports
 from eda.core.runner import run_tool, tool_version
 from eda.core.step import State, Step, run_step
+from eda.core.script_words import tcl_word
 from eda.flow.sta import SpefAnnotation, StaSettings, parse_spef_annotation, sta_executable, sta_metrics, sta_script
 from eda.backends.orfs.table import ORFS_COLUMNS, OrfsRunFolders
 
@@ -191,13 +192,13 @@ def post_route_script(results: FinalResults, step_dir: Path, liberty: PreparedLi
     propagate = PROPAGATE if options.propagated_clocks else ""
     constraints = before_power = None
     if results.sdc is not None:
-        constraints = SDC_CONSTRAINTS.format(sdc="{" + str(rel(results.sdc)) + "}")
+        constraints = SDC_CONSTRAINTS.format(sdc=tcl_word(rel(results.sdc), braced=True))
         if not options.power_at_sdc_clock:
             # The redefined clocks are ideal again only if OpenSTA dropped the flag; set it again to be sure.
             before_power = POWER_CLOCK.format(power_ns=settings.clock_period_ns, clock=MAIN_CLOCK) + propagate
     return sta_script(results.top, rel(results.netlist), liberty, platform, settings, ports, static_inputs,
                       spef=rel(results.spef), constraints=constraints, extra_constraints=propagate,
-                      before_power=before_power or "")
+                      before_power=before_power or "", step_dir=step_dir)
 
 
 def parse_sdc_clocks(log_text: str) -> dict[str, float]:

@@ -37,6 +37,7 @@ from eda.core.step import State, Step
 from eda.flow.sta import StaSettings, sta_executable, sta_metrics, sta_script
 from eda.backends.qflow.extract import build_name_map, cell_area_um2, def_to_verilog, rc_to_spef
 from eda.parsers.qflow import parse_def, parse_lef_macro_sizes, parse_netlist_ports, parse_rc, parse_route_log
+from eda.core.script_words import LIBERTY_COPY, yosys_word
 from eda.backends.qflow.tech import QflowTech, qflow_executable
 
 PROJECT_ITEMS = ("source", "synthesis", "layout", "log", "project_vars.sh")
@@ -134,7 +135,7 @@ class QflowSynthesis(QflowStage):
         shutil.copy2(state.views["netlist"], step_dir / "source" / f"{self.top}.v")
         buf_cell, buf_in, buf_out = self.tech.buffer()
         (step_dir / "source" / "voltscale.ys").write_text(CONVERT_SCRIPT.format(
-            top=self.top, liberty=self.liberty.path, buf_cell=buf_cell, buf_in=buf_in, buf_out=buf_out))
+            top=self.top, liberty=yosys_word(self.liberty.path, LIBERTY_COPY), buf_cell=buf_cell, buf_in=buf_in, buf_out=buf_out))
         (step_dir / "project_vars.sh").write_text(PROJECT_VARS.format(extra=self.project_vars))
         self.run_qflow(step_dir)
         blif = step_dir / "synthesis" / f"{self.top}.blif"
@@ -244,7 +245,8 @@ class LayoutSta(Step):
     def run(self, state: State, step_dir: Path):
         netlist = Path(os.path.relpath(Path(state.views["layout_netlist"]).resolve(), step_dir.resolve()))
         spef = Path(os.path.relpath(Path(state.views["spef"]).resolve(), step_dir.resolve())) if self.with_parasitics else None
-        script = sta_script(self.top, netlist, self.liberty, self.platform, self.settings, self.ports, spef=spef)
+        script = sta_script(self.top, netlist, self.liberty, self.platform, self.settings, self.ports, spef=spef,
+                            step_dir=step_dir)
         (step_dir / "sta.tcl").write_text(script)
         run = run_tool([sta_executable(), "-no_init", "-exit", "sta.tcl"], cwd=step_dir, name="sta", timeout_s=self.timeout_s)
         text = run.log_text()

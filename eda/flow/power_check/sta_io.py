@@ -22,6 +22,7 @@ import pandas as pd
 from eda.core.errors import EdaError
 from eda.parsers.sta import PowerRow, parse_power
 from eda.core.runner import ToolRun, find_tool, run_tool
+from eda.core.script_words import tcl_word, verilog_identifier
 
 # --------------------------------------------------------------------------------------
 # Running OpenSTA
@@ -93,7 +94,8 @@ close $out
 
 
 def _tcl_path(path: Path) -> str:
-    return "{" + str(path) + "}"
+    # Braced as before; a path with braces or backslashes gets tcl_word's backslash quoting.
+    return tcl_word(path, braced=True)
 
 
 def write_sta_script(
@@ -112,8 +114,8 @@ def write_sta_script(
         _STA_SCRIPT.format(
             liberty=_tcl_path(liberty),
             netlist=_tcl_path(netlist),
-            top=top,
-            clock_port=clock_port,
+            top=tcl_word(verilog_identifier(top, "top module")),
+            clock_port=verilog_identifier(clock_port, "clock port"),
             period_s=clock_period_s,
             input_activity=float(input_activity),
             design_report=_tcl_path(work_dir / DESIGN_POWER_REPORT),
