@@ -251,6 +251,7 @@ def platforms(ctx, platform_name):
 
 def _register_commands() -> None:
     from eda.cli.power import power_command
+    from eda.cli.approx import approx_command
     from eda.cli.dta import dta_command
     from eda.cli.array import array_command
     from eda.cli.fo4 import fo4_command
@@ -263,6 +264,7 @@ def _register_commands() -> None:
     from eda.cli.voltage_model import voltage_model_command
 
     cli.add_command(array_command)
+    cli.add_command(approx_command)
     cli.add_command(power_command)
     cli.add_command(dta_command)
     cli.add_command(fo4_command)

@@ -6,3 +6,13 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RTL_DIR = REPO_ROOT / "rtl"
 PLATFORM_CONFIG_DIR = REPO_ROOT / "platforms"
+
+
+def shown_path(path) -> str:
+    """A path as reports show it: relative to the repository when inside it (a report written
+    from another checkout reads the same), else absolute."""
+    resolved = Path(path).resolve()
+    try:
+        return str(resolved.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(resolved)

@@ -32,6 +32,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from eda.core.errors import EdaError
+from eda.core.paths import shown_path
 from eda.core.files import atomic_write_text, build_once, remove_orphaned_dirs, sha256_file
 from eda.core.liberty import PreparedLiberty
 from eda.core.platforms import Platform
@@ -318,6 +319,6 @@ def dta_report(characterization_csv: Path, out_dir: Path, platform: Platform, ca
                                     warmup_cycles=warmup_cycles, shadow_delay_fraction=shadow_delay_fraction, jobs=jobs,
                                     timeout_s=timeout_s, progress=progress))
     meta = {"command": command or [], "operands": operands_label, "cycles": cycles, "warmup_cycles": warmup_cycles, "mode": mode,
-            "corner": corner, "characterization": str(characterization_csv), "fo4": str(fo4_path), "model": asdict(model),
+            "corner": corner, "characterization": shown_path(characterization_csv), "fo4": shown_path(fo4_path), "model": asdict(model),
             "tools": tool_versions(*DTA_TOOLS)}
     return results, write_measured_outputs(results, Path(out_dir), meta)

@@ -245,6 +245,9 @@ def minimum_supplies(workload: LoadedWorkload, cases: list[DesignCase], maps: di
     echo(f"accuracy: {len(cases)} designs on {len(workload.test)} test images (clean {run.clean_accuracy:.4f}), "
          f"Vmin by bisection over {len(settings.vdds)} supplies")
     points, vmins = {}, []
+    # What the network and the images are, by content (not by where they were read from).
+    network_id = network.digest()
+    data_id = case_key({"images": len(workload.test)}, [workload.test.images, np.asarray(workload.test.labels)])
     for case in cases:
         table = error_tables[case.kind]
 
@@ -255,8 +258,8 @@ def minimum_supplies(workload: LoadedWorkload, cases: list[DesignCase], maps: di
             faults = fault_model(network, case.kind, mac_p, maps[case.strategy], unrecovered, bits, scales,
                                  orders[case.strategy])
             key = case_key({"design": case.design, "kind": case.kind, "strategy": case.strategy, "budget": case.budget,
-                            "unrecovered": unrecovered, "network": network.meta.get("source"),
-                            "images": len(workload.test)}, [mac_p, bits, maps[case.strategy].permutation.row_source])
+                            "unrecovered": unrecovered, "network": network_id, "data": data_id},
+                           [mac_p, bits, maps[case.strategy].permutation.row_source])
             stats, point = evaluate_point(run, faults, design=case.design, budget=case.budget, vdd=vdd,
                                           seed=settings.seed, case_key=key, max_loss=threshold,
                                           min_repeats=settings.min_repeats, max_repeats=settings.max_repeats,

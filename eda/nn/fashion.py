@@ -29,6 +29,7 @@ from torch import nn
 from eda.core.errors import EdaError
 from eda.nn.data import ImageSet, load_fashion_mnist
 from eda.nn.network import MappedNetwork, mapped_network
+from eda.core.paths import shown_path
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 REFERENCE_NAME = "fashion_cnn"
@@ -133,4 +134,4 @@ def load_reference(folder: Path = REFERENCE_DIR) -> MappedNetwork:
             layer.weight.copy_(torch.from_numpy(arrays[f"{name}.codes"].astype(np.float32) * float(arrays[f"{name}.scale"])))
             layer.bias.copy_(torch.from_numpy(arrays[f"{name}.bias"]))
     meta = json.loads((folder / f"{REFERENCE_NAME}.json").read_text())
-    return mapped_network(model, str(path), meta)
+    return mapped_network(model, shown_path(path), meta)

@@ -8,6 +8,8 @@ everything else runs outside the array. Any other operation, or a branch, is an 
 
 from __future__ import annotations
 
+import hashlib
+
 import importlib.util
 import sys
 from dataclasses import dataclass
@@ -51,6 +53,17 @@ class MappedNetwork:
     @property
     def layer_names(self) -> list[str]:
         return [op.name for op in self.layers]
+
+    def digest(self) -> str:
+        """Content hash of the whole network (each module's structure, parameters and buffers), for
+        cache keys: its source path would tie cached results to where the checkout lives."""
+        hasher = hashlib.sha256()
+        for op in self.operations:
+            hasher.update(f"{op.name}\0{op.module!r}".encode())
+            for name, tensor in sorted(op.module.state_dict().items()):
+                hasher.update(name.encode())
+                hasher.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return hasher.hexdigest()[:24]
 
     def layer_shapes(self) -> dict[str, tuple[int, ...]]:
         return {op.name: tuple(op.module.weight.shape) for op in self.layers}

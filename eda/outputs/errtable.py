@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from eda.method.errtable import ErrorModelSettings, wide_table
+from eda.core.paths import shown_path
 from eda.core.files import atomic_write_text, save_figure, sha256_file
 import numpy as np
 
@@ -105,7 +106,7 @@ def write_error_table(table: pd.DataFrame, out_dir: Path, settings: ErrorModelSe
     manifest = {
         "command": command,
         "settings": settings.__dict__,
-        "inputs": {name: {"path": str(path), "sha256": sha256_file(path)} for name, path in inputs.items()},
+        "inputs": {name: {"path": shown_path(path), "sha256": sha256_file(path)} for name, path in inputs.items()},
         "outputs": {name: path.name for name, path in outputs.items()},
         "method": "eda/method/errmodel.py: eqs. 7-9 of Shin et al. 2019; sizes = Pareto front of the characterization at the nominal corner",
     }
