@@ -9,4 +9,8 @@ if [ -z "${EDA_PLATFORMS_DIR:-}" ] && [ -d ../shared/platforms ]; then
 fi
 # The layering (docs/architecture.md): no import points up a layer or across backends.
 .venv/bin/lint-imports --no-cache
-exec .venv/bin/python -m pytest -n 2 -q "$@"
+# Coverage is measured on the whole package; the method layer (pure numpy/pandas) is reported
+# on its own, file by file, then the total.
+.venv/bin/python -m pytest -n 2 -q --cov=eda --cov-report= "$@"
+.venv/bin/python -m coverage report --include='eda/method/*' --skip-covered --sort=cover | tail -n 25
+.venv/bin/python -m coverage report | tail -n 1

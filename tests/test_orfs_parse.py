@@ -482,8 +482,13 @@ def test_nangate45_row_from_all_four_files(orfs_fixtures):
     assert row["area_combinational_um2"] == pytest.approx(850.136 - 158.27)
     assert row["cells"] == 657
     assert row["clock"] == "core_clock"
-    assert row["delay_ns"] == pytest.approx(0.46 + 0.02)  # worst reg-to-reg path: no fmax in this ORFS version
-    assert row["delay_source"].endswith("reg to reg path (capture edge - slack)")
+    # No fmax in this ORFS version: the worst setup path of core_clock (an output path), its
+    # slack with the metrics' digits. The reg-to-reg path (0.46 + 0.02) is kept apart.
+    assert row["delay_ns"] == pytest.approx(0.46 + 0.0551163)
+    assert row["delay_source"] == ("6_finish.rpt:report_checks -path_delay max capture edge (rise) - slack "
+                                   "(metrics JSON:finish__timing__setup__ws)")
+    assert row["critical_path_source"] == "6_finish.rpt:report_checks -path_delay max"
+    assert row["reg_to_reg_delay_ns"] == pytest.approx(0.48)
     assert math.isnan(row["fmax_mhz"])
     assert row["power_clock_ns"] == 0.46
     assert (row["power_w"], row["power_internal_w"], row["power_switching_w"], row["power_leakage_w"]) == (
@@ -502,6 +507,7 @@ def test_nangate45_row_from_all_four_files(orfs_fixtures):
     assert coarse["power_w"] == 3.23e-03 and coarse["power_source"] == "6_finish.rpt:report_power Total"
     assert coarse["setup_ws_ns"] == -0.0551  # "critical path slack", 4 digits
     assert math.isnan(coarse["area_sequential_um2"]) and math.isnan(coarse["cells"])
+    assert coarse["delay_ns"] == pytest.approx(0.46 + 0.0551)  # "critical path slack" has 4 digits
 
 
 def test_sky130hd_row_uses_fmax(orfs_fixtures):
@@ -560,7 +566,7 @@ def test_read_orfs_run_finds_the_files_in_an_orfs_tree(tmp_path, orfs_fixtures):
     assert list(table.columns) == ORFS_COLUMNS
     assert list(table["area_um2"]) == [850.136, 4890.94, 96477.1]
     assert list(table["power_w"]) == [0.003232, 0.00825358, 7.30843e-05]
-    assert table["delay_ns"].tolist() == pytest.approx([0.48, 1e9 / 3.78311e8, 20.0 - 3.88761])
+    assert table["delay_ns"].tolist() == pytest.approx([0.46 + 0.0551163, 1e9 / 3.78311e8, 20.0 - 3.88761])
     assert table.loc[0, "synth_area_um2"] == 650.104 and table.loc[0, "design_area_um2"] == 837
     assert table.loc[0, "target_ps"] == 460 and table.loc[0, "flow_variant"] == "base"
     assert table.loc[0, "run_dir"] == str(tmp_path / "logs/nangate45/gcd/base")

@@ -10,7 +10,7 @@ import click
 
 from eda.core.errors import EdaError
 from eda.designs.mac import MAC_KINDS, MacParams, render_mac
-from eda.cli.options import GLOBAL_OPTIONS, hoist_global_options, mac_options, DEFAULT_TARGETS_HELP, parse_targets, cache_dir_from, read_csv_table, parse_voltages
+from eda.cli.options import GLOBAL_OPTIONS, hoist_global_options, mac_options, cache_dir_from, read_csv_table, parse_voltages
 from eda.method.errtable import PROJECT_PROPAGATION_P
 from eda.method.errmodel import DEFAULT_CRITICAL_PATHS
 
@@ -84,80 +84,6 @@ def verify(kinds, mac, n_vectors, seed, error_rate, workdir):
                 failed.append(kind)
     if failed:
         raise EdaError(f"simulation does not match the golden model for: {', '.join(failed)}")
-
-
-@cli.command()
-@click.option("--platform", "platform_name", default="sky130hd", show_default=True, help="platform config name")
-@click.option("--kind", "kinds", type=click.Choice(MAC_KINDS), multiple=True, help="MAC kind (repeatable; default: all)")
-@click.option("--verilog", "verilog", type=click.Path(dir_okay=False, path_type=Path), multiple=True,
-              help="characterize your own RTL instead (repeatable); needs --top")
-@click.option("--top", default=None, help="top module of --verilog")
-@click.option("--clock", default="clk", show_default=True, help="clock port of --verilog's top")
-@click.option("--register-io", is_flag=True, help="wrap --verilog's top in input and output registers")
-@mac_options
-@click.option("--targets", default="2000,3000,4000,6000", show_default=True, help=f"synthesis delay targets: {DEFAULT_TARGETS_HELP}")
-@click.option("--corner", "corners", multiple=True, help="liberty corner(s) to analyse (default: nominal)")
-@click.option("--clock-period-ns", default=10.0, show_default=True, type=click.FloatRange(min=0, min_open=True), help="STA/power clock")
-@click.option("--activity", default=0.2, show_default=True, type=click.FloatRange(0, 2), help="input toggles per cycle for power")
-@click.option("-j", "--jobs", default=0, show_default=True, help="parallel runs (0: one per core)")
-@click.option("--timeout", "timeout_s", default=600.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
-              help="seconds per tool run (> 0)")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="output folder")
-@click.option("--backend", type=click.Choice(["embedded", "orfs"]), default="embedded", show_default=True,
-              help="embedded: Yosys + OpenSTA; orfs: OpenROAD-flow-scripts place and route in $FLOW_HOME")
-@click.option("--flow-home", type=click.Path(file_okay=False, path_type=Path), default=None, help="ORFS flow/ folder (default: $FLOW_HOME)")
-@click.option("--core-utilization", default=40.0, show_default=True, help="ORFS CORE_UTILIZATION (%)")
-@click.option("--place-density", default=0.60, show_default=True, help="ORFS PLACE_DENSITY")
-@click.option("--orfs-var", "orfs_vars", multiple=True, metavar="KEY=VALUE", help="extra ORFS config.mk variable (repeatable)")
-@click.pass_context
-def characterize(ctx, platform_name, kinds, verilog, top, clock, register_io, mac,
-                 targets, corners, clock_period_ns, activity, jobs, timeout_s, out_dir, backend, flow_home, core_utilization,
-                 place_density, orfs_vars):
-    """Synthesize at each delay target, then time and power each netlist with OpenSTA.
-
-    Writes OUT/characterization.csv, OUT/manifest.json and OUT/runs/<variant>/ (scripts and logs).
-    With --backend orfs, each target is an ORFS run (FLOW_VARIANT D<ps>, clock = target) and
-    OUT/ holds designs/ (config.mk, constraint-D<ps>.sdc), orfs/ (ORFS's WORK_HOME) and the table.
-    """
-    from eda.flow.characterize import characterize as run_characterize, write_outputs
-    from eda.designs.registry import mac_design, user_design
-    from eda.core.platforms import load_platform
-    from eda.flow.sta import StaSettings
-
-    target_list = parse_targets(targets)
-    if verilog:
-        if kinds:
-            raise click.UsageError("use either --kind or --verilog, not both")
-        if not top:
-            raise click.UsageError("--verilog needs --top NAME")
-        designs = [user_design(list(verilog), top, clock=clock, register_io=register_io)]
-    else:
-        designs = [mac_design(replace(mac, kind=k)) for k in (kinds or MAC_KINDS)]
-    platform = load_platform(platform_name, ctx.obj["platforms_dir"])
-    settings = StaSettings(clock_period_ns=clock_period_ns, input_activity=activity, clock_port=clock if verilog else "clk")
-    from eda.designs.registry import Variant
-
-    variants = [Variant(d, t) for d in designs for t in target_list]
-    if backend == "orfs":
-        from eda.backends.orfs.characterize import characterize_with_orfs
-        from eda.backends.orfs.design import OrfsSettings
-
-        extra = {}
-        for item in orfs_vars:
-            key, sep, value = item.partition("=")
-            if not sep or not key.strip():
-                raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--orfs-var")
-            extra[key.strip()] = value
-        orfs_settings = OrfsSettings(core_utilization_pct=core_utilization, place_density=place_density, extra_variables=extra)
-        table = characterize_with_orfs(variants, platform, out_dir, orfs_settings, flow_home=flow_home, parallel=jobs,
-                                       timeout_s=timeout_s)
-        click.echo(f"wrote {out_dir / 'characterization.csv'} ({len(table)} rows from ORFS)")
-        return
-    result = run_characterize(variants, platform, settings, cache_dir_from(ctx), corners=list(corners) or None,
-                              jobs=jobs, timeout_s=timeout_s)
-    csv_path = write_outputs(result, out_dir, platform, settings, sys.argv)
-    cached = sum(e["cached"] for e in result.runs)
-    click.echo(f"wrote {csv_path} ({len(result.table)} rows; {cached} of {len(result.runs)} runs from cache)")
 
 
 @cli.command()
@@ -254,7 +180,9 @@ def _register_commands() -> None:
     from eda.cli.approx import approx_command
     from eda.cli.dta import dta_command
     from eda.cli.array import array_command
+    from eda.cli.characterize import characterize_command
     from eda.cli.fo4 import fo4_command
+    from eda.cli.import_orfs import import_orfs_command
     from eda.cli.leakage import leakage_command
     from eda.cli.sensitivity import sensitivity_command
     from eda.cli.layout import qflow_command
@@ -267,7 +195,9 @@ def _register_commands() -> None:
     cli.add_command(approx_command)
     cli.add_command(power_command)
     cli.add_command(dta_command)
+    cli.add_command(characterize_command)
     cli.add_command(fo4_command)
+    cli.add_command(import_orfs_command)
     cli.add_command(leakage_command)
     cli.add_command(qflow_command)
     cli.add_command(sensitivity_command)

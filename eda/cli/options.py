@@ -10,25 +10,69 @@ from eda.core.errors import EdaError
 from eda.designs.mac import ACCUMULATE_ADDERS, MacParams
 
 
-DEFAULT_TARGETS_HELP = "comma list (2000,3000) or range start:stop:step in ps"
+DEFAULT_TARGETS_HELP = ("comma list (2ns,2500ps) or range start:stop:step (1.5ns:4ns:500ps, stop inclusive); "
+                        "units ns or ps, a bare number is ps (2000 = 2ns)")
+
+# A bare target below this many ps is almost surely meant in ns ('2' for 2ns): no standard-cell
+# MAC closes timing in tens of ps, and 2 ps would silently give the largest, fastest design.
+MIN_BARE_TARGET_PS = 50
+_PS_PER_UNIT = {"ps": 1, "ns": 1000}
 
 
-def parse_targets(text: str) -> list[int]:
-    """'2000,2500' or '1500:4000:500' (stop inclusive) -> sorted unique ints in ps."""
+def parse_delay_ps(text: str, what: str = "target") -> int:
+    """'2ns', '1800ps', '2000' (bare: ps) -> whole ps; ValueError naming the unit rules."""
+    word = text.strip().lower()
+    unit = next((u for u in _PS_PER_UNIT if word.endswith(u)), None)
+    number = word[: -len(unit)].strip() if unit else word
+    try:
+        value = float(number)
+    except ValueError:
+        raise ValueError(f"{text.strip()!r} is not a {what}: expected a number with ns or ps (2ns, 1800ps; bare = ps)") from None
+    ps = value * _PS_PER_UNIT[unit or "ps"]
+    if abs(ps - round(ps)) > 1e-6:
+        raise ValueError(f"{text.strip()!r} is {ps:g} ps: a {what} must be a whole number of ps")
+    return int(round(ps))
+
+
+def _target_ps(text: str) -> int:
+    """One target value; a small bare number is refused as probably meant in ns."""
+    word = text.strip()
+    # Checked before the whole-ps rule: '1.5' means 1.5ns far more often than 1.5 ps.
+    if word.replace(".", "", 1).isdigit() and 0 < float(word) < MIN_BARE_TARGET_PS:
+        raise _SmallBareTarget(f"{word!r} is read as {float(word):g} ps, far below any reachable delay: did you mean {word}ns "
+                               f"({float(word) * 1000:g}ps)? Write the unit (2ns, 1800ps); a bare number is ps")
+    ps = parse_delay_ps(text)
+    if ps <= 0:
+        raise ValueError(f"{word!r}: targets must be positive")
+    return ps
+
+
+class _SmallBareTarget(ValueError):
+    """A bare target too small to be meant in ps; its message is complete without the format help."""
+
+
+def parse_targets(text: str, option: str = "--targets") -> list[int]:
+    """'2ns,2500ps', '2000,2500' or '1.5ns:4ns:500ps' (stop inclusive; bare = ps) -> sorted unique ints in ps."""
     targets: list[int] = []
     for part in (p.strip() for p in text.split(",") if p.strip()):
         try:
             if ":" in part:
-                start, stop, step = (int(x) for x in part.split(":"))
+                pieces = part.split(":")
+                if len(pieces) != 3:
+                    raise ValueError(f"{part!r} is not a target range: expected start:stop:step")
+                start, stop = _target_ps(pieces[0]), _target_ps(pieces[1])
+                step = parse_delay_ps(pieces[2], "step")
                 if step <= 0:
-                    raise ValueError("step must be positive")
+                    raise ValueError(f"{part!r}: step must be positive")
                 targets.extend(range(start, stop + 1, step))
             else:
-                targets.append(int(part))
+                targets.append(_target_ps(part))
+        except _SmallBareTarget as exc:
+            raise click.BadParameter(str(exc), param_hint=option) from None
         except ValueError as exc:
-            raise click.BadParameter(f"{part!r} is not a target in ps ({DEFAULT_TARGETS_HELP}): {exc}", param_hint="--targets")
-    if not targets or any(t <= 0 for t in targets):
-        raise click.BadParameter(f"targets must be positive integers in ps, got {text!r}", param_hint="--targets")
+            raise click.BadParameter(f"{exc} ({DEFAULT_TARGETS_HELP})", param_hint=option) from None
+    if not targets:
+        raise click.BadParameter(f"no targets in {text!r} ({DEFAULT_TARGETS_HELP})", param_hint=option)
     return sorted(set(targets))
 
 

@@ -7,6 +7,7 @@
 - table.py     one run -> one row of the characterization table (embedded backend's columns)
 - units.py     time unit per platform
 - characterize.py  all of it for a list of variants
+- importer.py  `eda import-orfs`: finished runs made elsewhere (trees, folders, single files) -> the table
 
 Templates are in eda/orfs/templates/ (jinja2), read from the source tree.
 """

@@ -107,9 +107,31 @@ class FinishReport:
     @property
     def reg_to_reg_delay_ns(self) -> float:
         """Minimum period of the worst register-to-register path: capture edge minus slack."""
-        if self.reg_to_reg_path is None or self.reg_to_reg_capture is None:
-            return math.nan
-        return self.reg_to_reg_capture.time_ns - self.reg_to_reg_path.slack_ns
+        return path_min_period_ns(self.reg_to_reg_path, self.reg_to_reg_capture)
+
+    @property
+    def setup_delay_ns(self) -> float:
+        """Minimum period of the worst setup path (ports included): capture edge minus slack."""
+        return path_min_period_ns(self.setup_path, self.setup_capture)
+
+    def clock_paths(self, clock: str | None) -> list[tuple[str, TimingPath, CaptureEdge]]:
+        """(section, path, capture edge) of the reported setup paths captured by `clock`, worst section first."""
+        found = [("report_checks -path_delay max", self.setup_path, self.setup_capture),
+                 ("report_checks -path_delay max reg to reg", self.reg_to_reg_path, self.reg_to_reg_capture)]
+        return [(name, path, edge) for name, path, edge in found
+                if path is not None and edge is not None and (clock is None or edge.clock == clock)]
+
+
+def path_min_period_ns(path: TimingPath | None, capture: CaptureEdge | None) -> float:
+    """The clock period at which `path` has zero slack: capture edge time minus slack (single-cycle paths).
+
+    The one delay definition of every backend: the embedded one computes it as clock period
+    minus the worst clk->clk slack (eda/flow/sta.py), OpenSTA's report_clock_min_period and
+    ORFS's fmax as the largest of it over the clock's paths.
+    """
+    if path is None or capture is None:
+        return math.nan
+    return capture.time_ns - path.slack_ns
 
 
 def _scaled_path(path: TimingPath | None, scale: float) -> TimingPath | None:
