@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+from eda.cli.options import JOBS
 
 from eda.cli.options import DEFAULT_TARGETS_HELP, cache_dir_from, parse_targets
 from eda.designs.approx import DEFAULT_LEVELS
@@ -28,7 +29,7 @@ from eda.designs.approx import DEFAULT_LEVELS
 @click.option("--images", default=0, show_default=True, type=click.IntRange(min=0), help="test images (0: all 10,000)")
 @click.option("--selection-images", default=2000, show_default=True, type=click.IntRange(min=1),
               help="held-out training images the assignment's accuracy is measured on")
-@click.option("-j", "--jobs", default=0, show_default=True, help="parallel synthesis runs (0: one per core)")
+@click.option("-j", "--jobs", default=0, show_default=True, type=JOBS, help="parallel synthesis runs (0: one per core)")
 @click.option("--timeout", "timeout_s", default=600.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="seconds per tool run")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="output folder")

@@ -22,7 +22,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from eda.cli.options import DEFAULT_TARGETS_HELP, cache_dir_from, mac_options, parse_targets
+from eda.cli.options import DEFAULT_TARGETS_HELP, JOBS, POSITIVE_FINITE, FiniteFloatRange, cache_dir_from, mac_options, parse_targets
 from eda.designs.mac import MAC_KINDS
 
 FALLBACK_TARGETS = "2000,3000,4000,6000"  # ps; for a platform whose config names no targets
@@ -94,10 +94,10 @@ def default_targets(platform) -> list[int]:
               help=f"synthesis delay targets: {DEFAULT_TARGETS_HELP}. Default: the platform config's [characterize] "
                    f"targets_ps, else {FALLBACK_TARGETS} ps")
 @click.option("--corner", "corners", multiple=True, help="liberty corner(s) to analyse (default: nominal; orfs: every corner)")
-@click.option("--clock-period-ns", default=10.0, show_default=True, type=click.FloatRange(min=0, min_open=True), help="STA/power clock")
-@click.option("--activity", default=0.2, show_default=True, type=click.FloatRange(0, 2), help="input toggles per cycle for power")
-@click.option("-j", "--jobs", default=0, show_default=True, help="parallel runs (0: one per core)")
-@click.option("--timeout", "timeout_s", default=600.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+@click.option("--clock-period-ns", default=10.0, show_default=True, type=POSITIVE_FINITE, help="STA/power clock")
+@click.option("--activity", default=0.2, show_default=True, type=FiniteFloatRange(0, 2), help="input toggles per cycle for power")
+@click.option("-j", "--jobs", default=0, show_default=True, type=JOBS, help="parallel runs (0: one per core)")
+@click.option("--timeout", "timeout_s", default=600.0, show_default=True, type=POSITIVE_FINITE,
               help="seconds per tool run (> 0)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="output folder")
 @click.option("--backend", type=click.Choice(["embedded", "orfs"]), default="embedded", show_default=True,

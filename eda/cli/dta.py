@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+from eda.cli.options import JOBS, SEED
 
 from eda.cli.options import mac_options
 from eda.designs.mac import MAC_KINDS
@@ -22,7 +23,7 @@ from eda.method.errtable import PROJECT_PROPAGATION_P
 @click.option("--sizes", type=click.IntRange(min=1), default=None,
               help="N of the kind's Pareto sizes, spread over the list (default: all)")
 @click.option("--cycles", default=DEFAULT_CYCLES, show_default=True, type=click.IntRange(min=1), help="measured clock cycles")
-@click.option("--seed", default=DEFAULT_SEED, show_default=True, help="random-operand seed")
+@click.option("--seed", default=DEFAULT_SEED, show_default=True, type=SEED, help="random-operand seed")
 @click.option("--operands", "operands_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="operand CSV (columns a, w, psum_in; one row per operation) instead of random operands")
 @click.option("--vdd", "vdd_text", default=None, help="supply voltages, 1.8,1.4 or 1.8:0.9:0.05 (default: every FO4 table voltage)")
@@ -38,7 +39,7 @@ from eda.method.errtable import PROJECT_PROPAGATION_P
               help="FO4 table (default: the platform's)")
 @click.option("--platform", "platform_name", default=None, help="platform (default: the table's platform column, else sky130hd)")
 @mac_options
-@click.option("-j", "--jobs", default=0, show_default=True, help="parallel simulations (0: one per core)")
+@click.option("-j", "--jobs", default=0, show_default=True, type=JOBS, help="parallel simulations (0: one per core)")
 @click.option("--timeout", "timeout_s", default=600.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="seconds per tool run (> 0)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="output folder")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+
 from eda.cli.fo4 import VDDS_HELP, parse_vdds
 from eda.outputs.leakage import write_leakage_outputs
 from eda.spice.leakage import CHECK_CELL, LAW_CELL, default_leakage_path, run_leakage
@@ -16,7 +17,7 @@ from eda.spice.leakage import CHECK_CELL, LAW_CELL, default_leakage_path, run_le
 @click.option("--platform", "platform_name", default="sky130hd", show_default=True, help="platform config name")
 @click.option("--vdd", "vdd_text", default=None,
               help=f"supply voltages: {VDDS_HELP} (default: every voltage of the platform's FO4 table)")
-@click.option("--nominal-vdd", default=None, type=float, help="supply the ratios are relative to (default: the nominal corner's)")
+@click.option("--nominal-vdd", default=None, type=click.FloatRange(0, 10, min_open=True), help="supply the ratios are relative to (default: the nominal corner's)")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="table to write (default: the platform's leakage_table, e.g. platforms/sky130hd/leakage_tt_025C.csv); "
                    "its manifest goes beside it")

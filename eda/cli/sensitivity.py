@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import click
+from eda.cli.options import MAX_ARRAY_SIDE, SEED
 
 from eda.core.errors import EdaError
 from eda.outputs.maps import plot_map
@@ -30,17 +31,17 @@ def _default_cache(ctx: click.Context) -> Path:
 @click.command("sensitivity")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="folder for the maps (.npy), permutations (.npz), variances.csv, pictures and summary.json")
-@click.option("--rows", default=256, show_default=True, help="MAC array rows (M)")
-@click.option("--cols", default=256, show_default=True, help="MAC array columns (N)")
-@click.option("--ber", default=1e-2, show_default=True, help="weight bit error rate p of Alg. 1")
-@click.option("--seed", default=0, show_default=True, help="training seed (split, init, shuffling)")
-@click.option("--epochs", default=None, type=int, help="training epochs [default: the reference recipe]")
+@click.option("--rows", default=256, show_default=True, type=click.IntRange(1, MAX_ARRAY_SIDE), help="MAC array rows (M)")
+@click.option("--cols", default=256, show_default=True, type=click.IntRange(1, MAX_ARRAY_SIDE), help="MAC array columns (N)")
+@click.option("--ber", default=1e-2, show_default=True, type=click.FloatRange(0, 0.5, min_open=True, max_open=True), help="weight bit error rate p of Alg. 1")
+@click.option("--seed", default=0, show_default=True, type=SEED, help="training seed (split, init, shuffling)")
+@click.option("--epochs", default=None, type=click.IntRange(1, 10_000), help="training epochs [default: the reference recipe]")
 @click.option("--method", type=click.Choice(["taylor", "curvature"]), default="taylor", show_default=True,
               help="taylor: paper Alg. 1 |dC/dw * eps|; curvature: 1/2 Fisher * E[dw^2] (second order)")
 @click.option("--check-filters/--no-check-filters", default=False, show_default=True,
               help="also run the Fig. 2 check: bit-flip injection per conv filter vs predicted sensitivity (~20 s)")
-@click.option("--check-ber", default=2e-3, show_default=True, help="bit error rate of the Fig. 2 check")
-@click.option("--check-draws", default=256, show_default=True, help="Monte Carlo draws per filter in the Fig. 2 check")
+@click.option("--check-ber", default=2e-3, show_default=True, type=click.FloatRange(0, 0.5, min_open=True, max_open=True), help="bit error rate of the Fig. 2 check")
+@click.option("--check-draws", default=256, show_default=True, type=click.IntRange(1, 1_000_000), help="Monte Carlo draws per filter in the Fig. 2 check")
 @click.pass_context
 def sensitivity_command(ctx, out_dir, rows, cols, ber, seed, epochs, method, check_filters, check_ber, check_draws):
     """Sensitivity maps of the reference CNN on an M x N array for the four mapping strategies."""

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 import click
 from eda.core.errors import EdaError
+from eda.cli.options import POSITIVE_FINITE, FiniteFloatRange
 from eda.method.sizer import iso_area_budget, size_dp, size_fast
 from eda.parsers.tables import load_error_table, load_sensitivity
 from eda.outputs.sizing import write_sizing_outputs
@@ -14,16 +15,16 @@ from eda.outputs.sizing import write_sizing_outputs
 @click.command("size")
 @click.option("--errtable", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="error-probability CSV: area_um2, delay_ns, vdd, clock_ns, p_error (one row per size and voltage)")
-@click.option("--vdd", type=float, default=None, help="supply voltage whose rows to use (needed if the table has several)")
-@click.option("--clock-ns", type=float, default=None, help="clock period whose rows to use (needed if several at --vdd)")
+@click.option("--vdd", type=FiniteFloatRange(min=0, min_open=True, max=10), default=None, help="supply voltage whose rows to use (needed if the table has several)")
+@click.option("--clock-ns", type=POSITIVE_FINITE, default=None, help="clock period whose rows to use (needed if several at --vdd)")
 @click.option("--sensitivity", "sensitivity_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="M x N sensitivity map (.npy, or .csv without header)")
-@click.option("--budget-um2", type=float, default=None, help="area budget of the whole array in um^2")
-@click.option("--iso-size", type=int, default=None,
+@click.option("--budget-um2", type=POSITIVE_FINITE, default=None, help="area budget of the whole array in um^2")
+@click.option("--iso-size", type=click.IntRange(min=0), default=None,
               help="iso-area budget: M x N MACs of this size index (sizes sorted by area, from 0)")
 @click.option("--solver", type=click.Choice(["fast", "dp"]), default="fast", show_default=True,
               help="fast: exact LP + core DP; dp: the paper's Alg. 2 (small arrays only)")
-@click.option("--area-quantum-um2", type=float, default=None,
+@click.option("--area-quantum-um2", type=POSITIVE_FINITE, default=None,
               help="area grid for both solvers (default: coarsest of 1, 0.1, ..., 0.0001 um^2 that keeps every area exact)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="output folder")
 def size_command(errtable, vdd, clock_ns, sensitivity_path, budget_um2, iso_size, solver, area_quantum_um2, out_dir):

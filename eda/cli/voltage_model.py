@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+from eda.cli.options import JOBS
 
 from eda.cli.options import cache_dir_from, parse_targets, parse_voltages
 from eda.core.errors import EdaError
@@ -26,7 +27,7 @@ from eda.designs.mac import MAC_KINDS, MacParams
               help="also characterize the MACs at these delay targets (ps) at every corner pair and compare the "
                    "predicted delays with OpenSTA's (writes voltage_check.csv and .md)")
 @click.option("--kind", "kinds", type=click.Choice(MAC_KINDS), multiple=True, help="MAC kind of the check (repeatable; default: tpu, proposed)")
-@click.option("-j", "--jobs", default=0, show_default=True, help="parallel runs of the check (0: one per core)")
+@click.option("-j", "--jobs", default=0, show_default=True, type=JOBS, help="parallel runs of the check (0: one per core)")
 @click.pass_context
 def voltage_model_command(ctx, platform_name, out_dir, vdd_text, sigma_fraction, alpha, check_targets, kinds, jobs):
     """Fit the alpha-power law to the FO4 stage timed at a platform's liberty corners and write its FO4 table.

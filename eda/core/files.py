@@ -35,8 +35,11 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    make_dir(path.parent, f"the folder of {path}")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise EdaError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -46,6 +49,17 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def make_dir(path: Path, what: str = "output folder") -> Path:
+    """mkdir -p, with an EdaError naming the folder (a regular file in the way, no permission, a full
+    disk) instead of an OSError traceback."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EdaError(f"cannot create {what} {path}: {exc.strerror or exc}") from None
+    return path
 
 
 def save_figure(fig, path: Path, dpi: int = 120) -> Path:

@@ -9,6 +9,8 @@ Every problem is reported at once, naming the key and what was expected; unknown
 
 from __future__ import annotations
 
+import math
+import string
 import tomllib
 from dataclasses import asdict, dataclass, field, make_dataclass
 from pathlib import Path
@@ -23,6 +25,15 @@ from eda.method.errtable import PROJECT_PROPAGATION_P
 
 DEFAULT_CONFIG = REPO_ROOT / "voltscale.toml"
 NUMBER = (int, float)
+# Upper bounds: far beyond any sensible run, low enough that the work they ask for fits in memory
+# (2e9 process samples or a 3000 x 3000 array ended in a MemoryError, not an error naming the key).
+MAX_TARGET_PS = 1_000_000_000       # 1 ms
+MAX_VDD_V = 10.0
+MAX_PROCESS_SAMPLES = 10_000_000
+MAX_CYCLES = 100_000_000
+MAX_ARRAY_SIDE = 4096
+MAX_SEED = 2**32 - 1                # numpy's legacy seeds are 32-bit
+OUT_DIR_PLACEHOLDERS = ("platform",)
 
 
 @dataclass(frozen=True)
@@ -58,30 +69,35 @@ VARIABLES = [
     Variable("mac.razor_bits", int, 10, "product bits in Razor flops (proposed MAC)", "bits", minimum=0, maximum=32),
     Variable("mac.accumulate_adder", str, "sklansky", "the proposed MAC's accumulate adder (yosys: behavioural +, "
              "a ripple chain after yosys 0.23)", choices=ACCUMULATE_ADDERS),
-    Variable("characterize.targets_ps", list, [], "synthesis delay targets (ABC -D)", "ps", minimum=1, item_type=int),
-    Variable("characterize.clock_period_ns", NUMBER, 10.0, "clock for STA and power", "ns", minimum=1e-3),
+    Variable("characterize.targets_ps", list, [], "synthesis delay targets (ABC -D)", "ps", minimum=1,
+             maximum=MAX_TARGET_PS, item_type=int),
+    Variable("characterize.clock_period_ns", NUMBER, 10.0, "clock for STA and power", "ns", minimum=1e-3, maximum=1e6),
     Variable("characterize.input_activity", NUMBER, 0.2, "toggles per cycle on each data input", "1/cycle",
              minimum=0, maximum=2),
     Variable("characterize.shadow_delay_fraction", NUMBER, 0.25, "Razor shadow clock delay", "clock periods",
              minimum=0, maximum=1, open_maximum=True),
-    Variable("characterize.jobs", int, 0, "parallel runs (0: one per core)", minimum=0),
-    Variable("characterize.timeout_s", NUMBER, 600.0, "per tool run", "s", minimum=1e-3),
+    Variable("characterize.jobs", int, 0, "parallel runs (0: one per core)", minimum=0, maximum=1024),
+    Variable("characterize.timeout_s", NUMBER, 600.0, "per tool run", "s", minimum=1e-3, maximum=1e6),
     Variable("errors.vdds", list, [], "supply voltages of the error tables (empty: every FO4 table voltage)", "V",
-             minimum=1e-3, item_type=NUMBER),
-    Variable("errors.clock_ns", NUMBER, 0.0, "clock of the error tables (0: the slowest size's nominal delay)", "ns", minimum=0),
+             minimum=1e-3, maximum=MAX_VDD_V, item_type=NUMBER),
+    Variable("errors.clock_ns", NUMBER, 0.0, "clock of the error tables (0: the slowest size's nominal delay)", "ns", minimum=0,
+             maximum=1e6),
     Variable("errors.propagation_p", NUMBER, PROJECT_PROPAGATION_P,
              "p of eq. 7: probability a transition propagates one more stage", minimum=0, maximum=1, open_maximum=True),
-    Variable("errors.critical_paths", int, DEFAULT_CRITICAL_PATHS, "N of eq. 8: critical paths per MAC", minimum=1),
-    Variable("errors.process_samples", int, 10_000, "Monte Carlo samples of eq. 9", minimum=1),
-    Variable("errors.seed", int, 1, "seed of the process-variation samples", minimum=0),
+    Variable("errors.critical_paths", int, DEFAULT_CRITICAL_PATHS, "N of eq. 8: critical paths per MAC", minimum=1,
+             maximum=1_000_000),
+    Variable("errors.process_samples", int, 10_000, "Monte Carlo samples of eq. 9", minimum=1,
+             maximum=MAX_PROCESS_SAMPLES),
+    Variable("errors.seed", int, 1, "seed of the process-variation samples", minimum=0, maximum=MAX_SEED),
     Variable("errors.measure", bool, True,
              "timing-simulate every MAC size on the workload's operands (eda dta) before the error tables"),
     Variable("errors.fit_p", bool, True,
              "use eq. 7's p fitted per kind to that simulation (else errors.propagation_p)"),
-    Variable("errors.dta_cycles", int, 10_000, "simulated clock cycles per MAC size", "cycles", minimum=1),
+    Variable("errors.dta_cycles", int, 10_000, "simulated clock cycles per MAC size", "cycles", minimum=1,
+             maximum=MAX_CYCLES),
     Variable("method.enabled", bool, True, "sensitivity maps, sizing, accuracy sweep and Table II (needs the `nn` extra: torch)"),
-    Variable("method.array_rows", int, 256, "MAC array rows (M)", minimum=1),
-    Variable("method.array_cols", int, 256, "MAC array columns (N)", minimum=1),
+    Variable("method.array_rows", int, 256, "MAC array rows (M)", minimum=1, maximum=MAX_ARRAY_SIDE),
+    Variable("method.array_cols", int, 256, "MAC array columns (N)", minimum=1, maximum=MAX_ARRAY_SIDE),
     Variable("method.sensitivity_ber", NUMBER, 1e-2, "bit error rate of Alg. 1's eps", minimum=1e-12, maximum=0.5,
              open_maximum=True),
     Variable("method.sensitivity_method", str, "taylor", "taylor (the paper's Alg. 1) or curvature",
@@ -89,26 +105,28 @@ VARIABLES = [
     Variable("method.iso_fractions", list, [1 / 3, 1 / 2, 2 / 3],
              "iso-area budgets: the size this far up each kind's size list, for every MAC (paper: sizes 4, 6, 8 of 13)",
              minimum=0, maximum=1, item_type=NUMBER),
-    Variable("method.table_budget", int, 1, "which of the budgets (0-based) Table II uses", minimum=0),
+    Variable("method.table_budget", int, 1, "which of the budgets (0-based) Table II uses", minimum=0, maximum=100),
     Variable("method.sizing_vdd", NUMBER, 0.0,
-             "supply whose f(a) the sizer uses (0: the highest where the largest size fails >= 1e-3)", "V", minimum=0),
+             "supply whose f(a) the sizer uses (0: the highest where the largest size fails >= 1e-3)", "V", minimum=0,
+             maximum=MAX_VDD_V),
     Variable("method.tile_rows", int, 4, "rows of the array tile that measures the switching overhead (multiple of 4)",
-             minimum=4),
-    Variable("method.tile_cols", int, 2, "columns of that tile", minimum=1),
+             minimum=4, maximum=64),
+    Variable("method.tile_cols", int, 2, "columns of that tile", minimum=1, maximum=64),
     Variable("power.activity", bool, True,
              "Table II also with activity-based power: gate-level simulation of each MAC size the designs use on the "
              "network's operands (`eda power`), scaled to Vmin with the leakage law"),
     Variable("power.activity_cycles", int, DEFAULT_CYCLES, "measured clock cycles of that simulation (after a warm-up)",
-             "cycles", minimum=1),
+             "cycles", minimum=1, maximum=MAX_CYCLES),
     Variable("accuracy.vdds", list, [], "supplies of the accuracy sweep (empty: every error-table voltage up to nominal)", "V",
-             minimum=1e-3, item_type=NUMBER),
+             minimum=1e-3, maximum=MAX_VDD_V, item_type=NUMBER),
     Variable("accuracy.repeats", int, 4, "most injection passes over the test set per point (independent error draws)",
-             minimum=1),
-    Variable("accuracy.min_repeats", int, 2, "injection passes every point gets before its interval is checked", minimum=1),
+             minimum=1, maximum=1000),
+    Variable("accuracy.min_repeats", int, 2, "injection passes every point gets before its interval is checked", minimum=1,
+             maximum=1000),
     Variable("accuracy.half_width", NUMBER, 0.005,
              "passes are added until the 95% interval of the accuracy loss is this narrow (or repeats is reached)",
-             "fraction", minimum=0),
-    Variable("accuracy.seed", int, 1, "seed of the error draws", minimum=0),
+             "fraction", minimum=0, maximum=1),
+    Variable("accuracy.seed", int, 1, "seed of the error draws", minimum=0, maximum=MAX_SEED),
     Variable("accuracy.max_loss", NUMBER, 0.03,
              "Vmin (Table II): largest accepted top-1 loss, as the one-sided 95% upper bound (0.03 = 3 points)",
              "fraction", minimum=0, maximum=1, open_maximum=True),
@@ -118,7 +136,7 @@ VARIABLES = [
              "your own network: path/to/net.py:ClassName or model.onnx (empty: the Fashion-MNIST reference CNN)"),
     Variable("workload.weights", str, "", "state_dict file of workload.model (torch.save(model.state_dict(), path))"),
     Variable("workload.data", str, "", "test data: .npz (images, labels) or a folder <label>/<image> (empty: Fashion-MNIST test)"),
-    Variable("workload.images", int, 0, "test images used (0: all)", minimum=0),
+    Variable("workload.images", int, 0, "test images used (0: all)", minimum=0, maximum=100_000_000),
 ]
 SECTIONS = tuple(dict.fromkeys(v.section for v in VARIABLES if v.section))
 
@@ -162,6 +180,8 @@ def _range_text(v: Variable) -> str:
 
 
 def _in_range(v: Variable, value) -> bool:
+    if not math.isfinite(value):  # TOML has nan and inf; NaN passes every comparison
+        return False
     if v.minimum is not None and value < v.minimum:
         return False
     if v.maximum is not None and (value >= v.maximum if v.open_maximum else value > v.maximum):
@@ -195,12 +215,26 @@ def _cross_checks(values: dict[str, Any]) -> list[str]:
         problems.append("characterize.targets_ps must list at least one delay target (ps)")
     if values.get("method.tile_rows", 4) % 4:
         problems.append("method.tile_rows must be a multiple of 4 (column-wise 4to1 switches groups of 4 rows)")
+    problems += _out_dir_problems(values.get("out_dir", ""))
     fractions = values.get("method.iso_fractions")
     if fractions is not None and not fractions:
         problems.append("method.iso_fractions must list at least one fraction")
     elif fractions and not values.get("method.table_budget", 0) < len(fractions):
         problems.append(f"method.table_budget must index method.iso_fractions (0..{len(fractions) - 1})")
     return problems
+
+
+def _out_dir_problems(pattern: str) -> list[str]:
+    # Checked here, not only when the run starts: --print-config and every stage before the write agree.
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None]
+    except ValueError as exc:
+        return [f"out_dir {pattern!r} is not a valid pattern ({exc}): the only placeholder is {{platform}}; "
+                "write {{ and }} for literal braces"]
+    unknown = [name for name in names if name not in OUT_DIR_PLACEHOLDERS]
+    if unknown:
+        return [f"out_dir {pattern!r}: unknown placeholder {{{unknown[0]}}}; the only placeholder is {{platform}}"]
+    return []
 
 
 def build_config(values: dict[str, Any], source_path: str = "") -> Config:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import pandas as pd
 from eda.core.errors import EdaError
+from eda.parsers.tables import ERRTABLE_COLUMNS, check_error_table, read_table
 
 
 @dataclass
@@ -35,7 +36,7 @@ def method_inputs(out: Path, characterization: pd.DataFrame, platform, kinds: li
         path = out / "errors" / kind / "error_probability.csv"
         if not path.is_file():
             raise EdaError(f"{path} is missing: the error tables are written by `eda run` before the method part")
-        error_tables[kind] = pd.read_csv(path)
+        error_tables[kind] = check_error_table(read_table(path, "error-probability table", ERRTABLE_COLUMNS), path)
     at_nominal = characterization.loc[characterization["corner"] == platform.nominal_corner, "vdd"]
     if at_nominal.empty:
         raise EdaError(f"the characterization table has no rows at the nominal corner {platform.nominal_corner}")

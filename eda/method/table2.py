@@ -166,6 +166,7 @@ def minimum_voltages(sweep: pd.DataFrame, max_loss: float) -> pd.DataFrame:
     accuracy_mean >= clean_accuracy - max_loss. NaN when the highest supply already fails. Only the
     points a Vmin search evaluated are known: with another threshold than the search's, the answer is
     exact only where the search evaluated the supplies around it."""
+    _check_sweep_numbers(sweep)
     rows = []
     for (design, budget), group in sweep.groupby(["design", "budget"], sort=False):
         ordered = group.sort_values("vdd", ascending=False)
@@ -181,6 +182,18 @@ def minimum_voltages(sweep: pd.DataFrame, max_loss: float) -> pd.DataFrame:
         rows.append({"design": design, "budget": budget, "vmin_v": vmin, "accuracy_at_vmin": accuracy_at_vmin,
                      "clean_accuracy": clean, "max_loss": max_loss})
     return pd.DataFrame(rows)
+
+
+def _check_sweep_numbers(sweep: pd.DataFrame) -> None:
+    # NaN compares False both ways: a NaN bound would count as a pass and quietly lower Vmin.
+    decision = "loss_upper_bound" if "loss_upper_bound" in sweep.columns else "accuracy_mean"
+    for column in ("vdd", "clean_accuracy", decision):
+        values = pd.to_numeric(sweep[column], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            row = sweep.iloc[int(np.flatnonzero(bad)[0])]
+            raise EdaError(f"accuracy sweep: {column} of {row['design']} ({row['budget']}) at vdd {row['vdd']} is "
+                           f"{row[column]!r}; expected a finite number")
 
 
 # The paper's Table II (65 nm, ResNet-18 on ImageNet), from seeds/002_shin2019_heterogeneous_mac_paper.txt,

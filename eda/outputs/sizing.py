@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from eda.core.files import atomic_write_bytes, atomic_write_text, save_figure
+from eda.core.files import atomic_write_bytes, atomic_write_text, make_dir, save_figure
 from eda.method.sizer import SizingResult, expected_degradation
 
 if TYPE_CHECKING:
@@ -140,8 +140,7 @@ def plot_size_map(result: SizingResult, sizes: pd.DataFrame, path: Path) -> None
 def write_sizing_outputs(result: SizingResult, sizes: pd.DataFrame, out_dir: Path, *,
                          sensitivity: np.ndarray | None = None, iso_index: int | None = None,
                          command: list[str] | None = None) -> dict[str, Path]:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = make_dir(Path(out_dir))
     outputs = {
         "map_csv": out_dir / "size_map.csv",
         "map_npy": out_dir / "size_map.npy",

@@ -40,6 +40,8 @@ def load_fo4_table(path: Path | str) -> pd.DataFrame:
         text = path.read_text()
     except OSError as exc:
         raise EdaError(f"cannot read the FO4 table {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise EdaError(f"cannot read the FO4 table {path}: not a text (CSV) file ({exc.reason} at byte {exc.start})") from None
     reader = csv.DictReader(io.StringIO(text))
     header = [name.strip() for name in (reader.fieldnames or [])]
     missing = [column for column in TABLE_COLUMNS if column not in header]
@@ -71,7 +73,19 @@ def load_fo4_table(path: Path | str) -> pd.DataFrame:
         rows.append(row)
     if not rows:
         raise EdaError(f"{path}: no data rows under the header")
-    return pd.DataFrame(rows, columns=TABLE_COLUMNS).sort_values("vdd").reset_index(drop=True)
+    table = pd.DataFrame(rows, columns=TABLE_COLUMNS).sort_values("vdd").reset_index(drop=True)
+    _check_delay_falls_with_vdd(path, table, first_line_of_vdd)
+    return table
+
+
+def _check_delay_falls_with_vdd(path: Path, table: pd.DataFrame, line_of_vdd: dict[float, int]) -> None:
+    # A gate is faster at a higher supply; a table where it is not has swapped columns or a
+    # failed simulation, and the error model would silently invert which supplies fail.
+    for low, high in zip(table.itertuples(), table.iloc[1:].itertuples()):
+        if high.fo4_mean_ps >= low.fo4_mean_ps:
+            raise EdaError(f"{path}, line {line_of_vdd[round(high.vdd, 6)]}, column 'fo4_mean_ps': {high.fo4_mean_ps:g} ps at "
+                           f"{high.vdd:g} V is not below {low.fo4_mean_ps:g} ps at {low.vdd:g} V (line "
+                           f"{line_of_vdd[round(low.vdd, 6)]}); the mean delay must fall as vdd rises")
 
 
 def platform_fo4_table(platform_name: str) -> Path:
