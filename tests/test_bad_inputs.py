@@ -283,6 +283,12 @@ OPTION_CASES = [
     ("run --images -4", ["--images"]),
     ("run -j abc", ["-j"]),
     ("nosuchcommand", ["No such command"]),
+    ("errtable --characterization {char} --clock-ns nan --out {out}", ["--clock-ns", "finite"]),
+    ("errtable --characterization {char} -p nan --out {out}", ["--propagation-p", "finite"]),
+    ("errtable --characterization {char} --seed -1 --out {out}", ["--seed"]),
+    ("errtable --characterization {char} --samples 2000000000 --out {out}", ["--samples"]),
+    ("verify --seed -1", ["--seed"]),
+    ("verify -n 0", ["--vectors"]),
 ]
 
 

@@ -99,6 +99,10 @@ def default_targets(platform) -> list[int]:
 @click.option("-j", "--jobs", default=0, show_default=True, type=JOBS, help="parallel runs (0: one per core)")
 @click.option("--timeout", "timeout_s", default=600.0, show_default=True, type=POSITIVE_FINITE,
               help="seconds per tool run (> 0)")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="run on a Dask cluster: a scheduler address (tcp://host:port), or 'local' for a LocalCluster of "
+                   "--jobs worker processes (0: 2). Needs pip install 'voltscale[cluster]'; the workers must see the "
+                   "cache, platform data and tools at the same paths. Embedded backend only")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="output folder")
 @click.option("--backend", type=click.Choice(["embedded", "orfs"]), default="embedded", show_default=True,
               help="embedded: Yosys + OpenSTA; orfs: OpenROAD-flow-scripts place and route in $FLOW_HOME")
@@ -108,7 +112,7 @@ def default_targets(platform) -> list[int]:
 @click.option("--orfs-var", "orfs_vars", multiple=True, metavar="KEY=VALUE", help="extra ORFS config.mk variable (repeatable)")
 @click.pass_context
 def characterize_command(ctx, platform_name, kinds, verilog, top, clock, register_io, mac, targets, corners, clock_period_ns,
-                         activity, jobs, timeout_s, out_dir, backend, flow_home, core_utilization, place_density, orfs_vars):
+                         activity, jobs, timeout_s, scheduler, out_dir, backend, flow_home, core_utilization, place_density, orfs_vars):
     """Synthesize at each delay target, then time and power each netlist with OpenSTA.
 
     Writes OUT/characterization.csv, OUT/manifest.json, OUT/targets.csv (missed targets) and
@@ -137,6 +141,8 @@ def characterize_command(ctx, platform_name, kinds, verilog, top, clock, registe
     settings = StaSettings(clock_period_ns=clock_period_ns, input_activity=activity, clock_port=clock if verilog else "clk")
     variants = [Variant(d, t) for d in designs for t in target_list]
     if backend == "orfs":
+        if scheduler:
+            raise click.UsageError("--scheduler runs the embedded backend only; drop it for --backend orfs")
         table = _characterize_orfs(variants, platform, out_dir, settings, list(corners) or None, flow_home, jobs, timeout_s,
                                    core_utilization, place_density, orfs_vars, cache_dir_from(ctx))
         write_target_check(table, out_dir, platform.nominal_corner)
@@ -144,8 +150,15 @@ def characterize_command(ctx, platform_name, kinds, verilog, top, clock, registe
         return
     from eda.flow.characterize import characterize as run_characterize, write_outputs
 
-    result = run_characterize(variants, platform, settings, cache_dir_from(ctx), corners=list(corners) or None,
-                              jobs=jobs, timeout_s=timeout_s)
+    if scheduler:
+        from eda.core.executors import make_executor
+
+        with make_executor(jobs, scheduler) as executor:
+            result = run_characterize(variants, platform, settings, cache_dir_from(ctx), corners=list(corners) or None,
+                                      jobs=jobs, timeout_s=timeout_s, executor=executor)
+    else:
+        result = run_characterize(variants, platform, settings, cache_dir_from(ctx), corners=list(corners) or None,
+                                  jobs=jobs, timeout_s=timeout_s)
     csv_path = write_outputs(result, out_dir, platform, settings, sys.argv)
     write_target_check(result.table, out_dir, platform.nominal_corner)
     cached = sum(e["cached"] for e in result.runs)

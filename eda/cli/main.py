@@ -10,7 +10,8 @@ import click
 
 from eda.core.errors import EdaError
 from eda.designs.mac import MAC_KINDS, MacParams, render_mac
-from eda.cli.options import GLOBAL_OPTIONS, hoist_global_options, mac_options, cache_dir_from, read_csv_table, parse_voltages
+from eda.cli.options import (GLOBAL_OPTIONS, MAX_CYCLES, MAX_PROCESS_SAMPLES, POSITIVE_FINITE, SEED, FiniteFloatRange, cache_dir_from, hoist_global_options,
+                              mac_options, parse_voltages, read_csv_table)
 from eda.method.errtable import PROJECT_PROPAGATION_P
 from eda.method.errmodel import DEFAULT_CRITICAL_PATHS
 
@@ -62,8 +63,8 @@ def rtl(kind, mac, out):
 @cli.command()
 @click.option("--kind", "kinds", type=click.Choice(MAC_KINDS), multiple=True, help="MAC kind (repeatable; default: all)")
 @mac_options
-@click.option("-n", "--vectors", "n_vectors", default=10_000, show_default=True, type=click.IntRange(min=1), help="random vectors")
-@click.option("--seed", default=0, show_default=True, help="random seed")
+@click.option("-n", "--vectors", "n_vectors", default=10_000, show_default=True, type=click.IntRange(1, MAX_CYCLES), help="random vectors")
+@click.option("--seed", default=0, show_default=True, type=SEED, help="random seed")
 @click.option("--error-rate", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="fraction of cycles with an injected Razor error (thundervolt, proposed)")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None, help="keep the simulation files here")
@@ -120,13 +121,13 @@ def run(ctx, config_path, out_dir, jobs, model, weights, data, images, print_con
 @click.option("--kind", default="proposed", show_default=True, type=click.Choice(MAC_KINDS), help="MAC kind whose sizes are tabulated")
 @click.option("--corner", default=None, help="corner the sizes were timed at (default: the platform's nominal)")
 @click.option("--vdd", "vdd_text", default=None, help="supply voltages, 1.8,1.2 or 1.8:0.9:0.05 (default: every FO4 table voltage)")
-@click.option("--clock-ns", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--clock-ns", type=POSITIVE_FINITE, default=None,
               help="clock period (default: the slowest size's delay at the nominal supply, so every size meets timing there)")
-@click.option("-p", "--propagation-p", default=PROJECT_PROPAGATION_P, show_default=True, type=click.FloatRange(0, 1, max_open=True),
+@click.option("-p", "--propagation-p", default=PROJECT_PROPAGATION_P, show_default=True, type=FiniteFloatRange(0, 1, max_open=True),
               help="probability that a transition propagates one more stage (eq. 7; the paper uses 0.5, see eda/method/errtable.py)")
-@click.option("--critical-paths", default=DEFAULT_CRITICAL_PATHS, show_default=True, type=click.IntRange(min=1), help="N in eq. 8")
-@click.option("--samples", default=10_000, show_default=True, type=click.IntRange(min=1), help="process-variation samples (eq. 9)")
-@click.option("--seed", default=1, show_default=True, help="Monte Carlo seed")
+@click.option("--critical-paths", default=DEFAULT_CRITICAL_PATHS, show_default=True, type=click.IntRange(1, 1_000_000), help="N in eq. 8")
+@click.option("--samples", default=10_000, show_default=True, type=click.IntRange(1, MAX_PROCESS_SAMPLES), help="process-variation samples (eq. 9)")
+@click.option("--seed", default=1, show_default=True, type=SEED, help="Monte Carlo seed")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="output folder")
 def errtable(characterization_csv, fo4_csv, kind, corner, vdd_text, clock_ns, propagation_p, critical_paths, samples, seed, out_dir):
     """Timing-error probability of every MAC size at every supply voltage (paper eqs. 7-9).

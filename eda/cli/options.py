@@ -110,6 +110,7 @@ JOBS = click.IntRange(0, 1024)
 SEED = click.IntRange(0, 2**32 - 1)  # numpy's legacy seeds are 32-bit
 MAX_ARRAY_SIDE = 4096  # as method.array_rows / array_cols in eda/jobs/config.py
 MAX_CYCLES = 100_000_000
+MAX_PROCESS_SAMPLES = 10_000_000  # as errors.process_samples in eda/jobs/config.py
 POSITIVE_FINITE = FiniteFloatRange(min=0, min_open=True, max=1e12)
 
 

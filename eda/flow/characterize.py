@@ -16,7 +16,7 @@ import platform as host
 import shutil
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from eda import __version__
 from eda.core.errors import EdaError
+from eda.core.executors import is_worker_loss, local_workers
 from eda.core.files import atomic_write_text, build_once, locked, remove_orphaned_dirs, replace_dir, sha256_file, sha256_text
 from eda.core.liberty import PreparedLiberty, prepare_corner_liberty
 from eda.core.platforms import Platform
@@ -201,8 +202,69 @@ def remove_orphaned_runs(cache_dir: Path) -> int:
     return remove_orphaned_dirs(cache_dir / "runs")
 
 
+# How often one run may be resubmitted after losing its worker (a killed or vanished process).
+MAX_WORKER_LOSSES = 2
+
+
+def _run_all(pool: Executor, variants: list[Variant], platform: Platform, liberties: dict[str, PreparedLiberty],
+             settings: StaSettings, tools: Toolchain, cache_dir: Path, timeout_s: float, progress: bool,
+             local: bool) -> tuple[list[dict], list[str]]:
+    """Submit characterize_variant (module level, picklable arguments: a Dask worker can run it)
+    for each variant; collect the entries and the failures. The progress bar stays here."""
+    def submit(variant: Variant) -> Future:
+        return pool.submit(characterize_variant, variant, platform, liberties, settings, tools, cache_dir, timeout_s)
+
+    entries: list[dict] = []
+    errors: list[str] = []
+    futures = {submit(v): v for v in variants}
+    losses = {v.name: 0 for v in variants}
+    bar = tqdm(total=len(variants), desc="characterize", unit="run", disable=not progress)
+    try:
+        while futures:
+            done, _ = wait(futures, return_when=FIRST_COMPLETED)
+            for future in done:
+                variant = futures.pop(future)
+                try:
+                    entry = future.result()
+                except EdaError as exc:
+                    errors.append(str(exc))
+                    bar.update()
+                    continue
+                except Exception as exc:
+                    if not is_worker_loss(exc) or losses[variant.name] >= MAX_WORKER_LOSSES:
+                        raise
+                    losses[variant.name] += 1
+                    bar.write(f"{variant.name}: worker lost ({type(exc).__name__}); running it again")
+                    futures[submit(variant)] = variant
+                    continue
+                entries.append(entry)
+                bar.update()
+                bar.set_postfix_str(f"{entry['variant']}{' (cached)' if entry['cached'] else ''}")
+    except BaseException as exc:
+        if not local:
+            for future in futures:  # the caller's executor lives on: drop this sweep's queued runs
+                future.cancel()
+        elif isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            # Tools run in their own sessions, out of reach of the terminal's Ctrl-C: stop them and
+            # the queued runs here, or leaving the pool would wait for every one of them.
+            pool.shutdown(wait=False, cancel_futures=True)
+            kill_running_tools()
+        raise
+    finally:
+        bar.close()
+    return entries, errors
+
+
 def characterize(variants: list[Variant], platform: Platform, settings: StaSettings, cache_dir: Path, *,
-                 corners: list[str] | None = None, jobs: int = 0, timeout_s: float = 600.0, progress: bool = True) -> Characterization:
+                 corners: list[str] | None = None, jobs: int = 0, timeout_s: float = 600.0, progress: bool = True,
+                 executor: Executor | None = None) -> Characterization:
+    """Characterize every variant (cached runs are reused).
+
+    The runs execute on `executor` when given (any concurrent.futures executor, e.g. a Dask
+    cluster's from eda.core.executors.make_executor; the caller owns and closes it), else on a
+    thread pool of `jobs` threads. A run whose worker was lost (KilledWorker, a closed connection)
+    is submitted again, up to MAX_WORKER_LOSSES times; a run that fails (EdaError) is not.
+    """
     if not variants:
         raise EdaError("nothing to characterize: no variants (check kinds and targets)")
     check_timeout(timeout_s, "--timeout (seconds per tool run)")
@@ -212,27 +274,13 @@ def characterize(variants: list[Variant], platform: Platform, settings: StaSetti
     remove_orphaned_runs(cache_dir)
     tools = Toolchain.detect()
     liberties = prepare_corners(platform, corners, cache_dir)
-    workers = jobs if jobs > 0 else (os.cpu_count() or 1)
-    entries: list[dict] = []
-    errors: list[str] = []
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(characterize_variant, v, platform, liberties, settings, tools, cache_dir, timeout_s): v for v in variants}
-        bar = tqdm(as_completed(futures), total=len(futures), desc="characterize", unit="run", disable=not progress)
-        try:
-            for future in bar:
-                try:
-                    entry = future.result()
-                except EdaError as exc:
-                    errors.append(str(exc))
-                    continue
-                entries.append(entry)
-                bar.set_postfix_str(f"{entry['variant']}{' (cached)' if entry['cached'] else ''}")
-        except (KeyboardInterrupt, SystemExit):
-            # Tools run in their own sessions, out of reach of the terminal's Ctrl-C: stop them and
-            # the queued runs here, or leaving the pool would wait for every one of them.
-            pool.shutdown(wait=False, cancel_futures=True)
-            kill_running_tools()
-            raise
+    if executor is None:
+        with ThreadPoolExecutor(max_workers=local_workers(jobs)) as pool:
+            entries, errors = _run_all(pool, variants, platform, liberties, settings, tools, cache_dir, timeout_s, progress,
+                                       local=True)
+    else:
+        entries, errors = _run_all(executor, variants, platform, liberties, settings, tools, cache_dir, timeout_s, progress,
+                                   local=False)
     if errors:
         raise EdaError(f"{len(errors)} of {len(variants)} runs failed; the first:\n{errors[0]}")
     order = {v.name: i for i, v in enumerate(variants)}

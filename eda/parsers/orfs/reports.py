@@ -249,9 +249,15 @@ _IR_FIELDS = {
 
 def parse_elapsed_s(text: str) -> float:
     """'0:20.64' or '1:02:03.5' ([h:]min:sec, as ORFS's time wrapper prints it) -> seconds."""
+    parts = text.strip().split(":")
+    if not 1 <= len(parts) <= 3:
+        raise EdaError(f"elapsed time {text.strip()!r}: expected [h:]min:sec")
     seconds = 0.0
-    for part in text.split(":"):
-        seconds = seconds * 60 + float(part)
+    for part in parts:
+        try:
+            seconds = seconds * 60 + float(part)
+        except ValueError:
+            raise EdaError(f"elapsed time {text.strip()!r}: {part!r} is not a number (expected [h:]min:sec)") from None
     return seconds
 
 
