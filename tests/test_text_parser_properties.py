@@ -51,3 +51,39 @@ def test_parser_returns_or_raises_a_clear_error(name, text):
         PARSERS[name](text)
     except EdaError:
         pass
+
+
+LIBERTY_WORDS = st.sampled_from(["library (lib) {", "cell (c) {", "pin (A) {", "}", "area : 1.5 ;", "time_unit : \"1ns\" ;",
+                                 "capacitive_load_unit (1, pf) ;", "function : \"A\" ;", "ff (IQ, IQN) {",
+                                 "/* c */", "\"", ";", "\n", "(", ")"])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(text=st.lists(st.one_of(st.text(ALPHABET, max_size=8), LIBERTY_WORDS), max_size=40).map("".join))
+def test_liberty_structure_check_returns_groups_or_a_clear_error(tmp_path, text):
+    from eda.core.liberty import check_structure
+
+    try:
+        groups = check_structure(text, tmp_path / "x.lib")
+    except EdaError:
+        return
+    assert all(0 <= start <= end <= len(text) for _, start, end in groups)
+
+
+VCD_WORDS = st.sampled_from(["$timescale 1ps $end", "$scope module tb $end", "$var wire 1 ! a $end", "$var wire 4 \" b [3:0] $end",
+                             "$upscope $end", "$enddefinitions $end", "#0", "#10", "#20", "0!", "1!", "b1010 \"", "bx \"",
+                             "z!", "$dumpvars", "$end", "\n"])
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(VCD_WORDS, max_size=30))
+def test_vcd_reader_returns_activity_or_a_clear_error(tmp_path, lines):
+    from eda.parsers.vcd import read_activity
+
+    path = tmp_path / "dump.vcd"
+    path.write_text("\n".join(lines) + "\n")
+    try:
+        table = read_activity(path, "tb", 0, 20, 10.0)
+    except EdaError:
+        return
+    assert (table["activity"] >= 0).all() and table["duty"].between(0, 1).all()
