@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,23 @@ def liberty_seed(tmp_path_factory, platforms_root) -> Path:
     platform = load_platform("sky130hd", platforms_root)
     prepare_liberty(platform.nominal.libs[0], platform.dont_use, seed)
     return seed / "liberty"
+
+
+@pytest.fixture(scope="session")
+def seed_cache(liberty_seed):
+    """seed_cache(path) -> path: a fresh run cache there, holding only the prepared liberty."""
+
+    def seeded(path: Path) -> Path:
+        shutil.copytree(liberty_seed, path / "liberty")
+        return path
+
+    return seeded
+
+
+@pytest.fixture
+def cache(tmp_path, seed_cache) -> Path:
+    """A fresh run cache for this test, with the prepared liberty already in it."""
+    return seed_cache(tmp_path / "cache")
 
 
 @pytest.fixture(scope="session")

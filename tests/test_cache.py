@@ -12,7 +12,6 @@ import csv
 import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,16 +26,6 @@ PLATFORM = "sky130hd"
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def seeded_cache(path: Path, liberty_seed: Path) -> Path:
-    shutil.copytree(liberty_seed, path / "liberty")
-    return path
-
-
-@pytest.fixture
-def cache(tmp_path, liberty_seed) -> Path:
-    return seeded_cache(tmp_path / "cache", liberty_seed)
 
 
 @pytest.fixture(autouse=True)
@@ -201,9 +190,9 @@ def test_killed_run_leaves_no_corrupt_entry_and_no_half_written_csv(cache, tmp_p
 PARALLEL_TARGETS = "1500,3000,4500,8000"
 
 
-def test_parallel_runs_match_serial(capsys, tmp_path, liberty_seed):
-    parallel = characterize(capsys, seeded_cache(tmp_path / "cache_j2", liberty_seed), tmp_path / "out_j2", PARALLEL_TARGETS, jobs=2)
-    serial = characterize(capsys, seeded_cache(tmp_path / "cache_j1", liberty_seed), tmp_path / "out_j1", PARALLEL_TARGETS, jobs=1)
+def test_parallel_runs_match_serial(capsys, tmp_path, seed_cache):
+    parallel = characterize(capsys, seed_cache(tmp_path / "cache_j2"), tmp_path / "out_j2", PARALLEL_TARGETS, jobs=2)
+    serial = characterize(capsys, seed_cache(tmp_path / "cache_j1"), tmp_path / "out_j1", PARALLEL_TARGETS, jobs=1)
 
     expected = {1500, 3000, 4500, 8000}
     assert set(by_target(parallel)) == set(by_target(serial)) == expected and len(parallel["runs"]) == 4
@@ -222,14 +211,13 @@ def test_parallel_runs_match_serial(capsys, tmp_path, liberty_seed):
 # --------------------------------------------------------------------------- where the cache lives
 
 
-def test_relative_cache_dir(capsys, tmp_path, liberty_seed):
-    seeded_cache(tmp_path / "cache", liberty_seed)
+def test_relative_cache_dir(capsys, tmp_path, cache):
     manifest = characterize(capsys, Path("cache"), tmp_path / "out", "3000")  # cwd is tmp_path
     assert len(manifest["runs"]) == 1
 
 
-def test_moved_cache_still_hits(capsys, tmp_path, liberty_seed):
-    first = characterize(capsys, seeded_cache(tmp_path / "cache", liberty_seed), tmp_path / "out1", "3000")
+def test_moved_cache_still_hits(capsys, tmp_path, cache):
+    first = characterize(capsys, cache, tmp_path / "out1", "3000")
     os.rename(tmp_path / "cache", tmp_path / "moved")
     second = characterize(capsys, tmp_path / "moved", tmp_path / "out2", "3000")
     assert [(e["cache_key"], e["cached"]) for e in second["runs"]] == [(first["runs"][0]["cache_key"], True)]

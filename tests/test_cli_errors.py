@@ -36,14 +36,6 @@ endmodule
 # --------------------------------------------------------------------------- helpers
 
 
-@pytest.fixture
-def cache(tmp_path, liberty_seed) -> Path:
-    """A fresh run cache for this test, with the prepared liberty already in it."""
-    path = tmp_path / "cache"
-    shutil.copytree(liberty_seed, path / "liberty")
-    return path
-
-
 @pytest.fixture(autouse=True)
 def _in_tmp(tmp_path, monkeypatch):
     # Anything a command writes relative to the cwd lands in the test's own folder.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 
 import pytest
 
@@ -45,9 +44,7 @@ def test_platforms_dir_after_the_subcommand(capsys, tmp_path):
     assert str(missing) in err  # the option was used: it is where the data was looked for
 
 
-def test_cache_dir_after_the_subcommand(capsys, tmp_path, liberty_seed):
-    cache = tmp_path / "cache"
-    shutil.copytree(liberty_seed, cache / "liberty")
+def test_cache_dir_after_the_subcommand(capsys, tmp_path, cache):
     source = tmp_path / "comb4.v"
     source.write_text(COMB)
     code = main([str(a) for a in ("characterize", "--verilog", source, "--top", "comb4", "--register-io",

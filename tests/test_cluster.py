@@ -8,7 +8,6 @@ own cache seeded with the prepared sky130hd liberty. One run = the tpu MAC at on
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import sys
 import threading
@@ -33,11 +32,6 @@ TARGETS = (2000, 3000, 4000)
 SETTINGS = StaSettings(clock_period_ns=10.0, input_activity=0.2)
 
 
-def seeded_cache(path: Path, liberty_seed: Path) -> Path:
-    shutil.copytree(liberty_seed, path / "liberty")
-    return path
-
-
 @pytest.fixture(scope="module")
 def platform(platforms_root):
     return load_platform("sky130hd", platforms_root)
@@ -57,16 +51,16 @@ def client():
 
 
 @pytest.fixture(scope="module")
-def local_table(tmp_path_factory, liberty_seed, platform, variants) -> pd.DataFrame:
+def local_table(tmp_path_factory, seed_cache, platform, variants) -> pd.DataFrame:
     """The reference: the same sweep on the local thread pool."""
-    cache = seeded_cache(tmp_path_factory.mktemp("local") / "cache", liberty_seed)
+    cache = seed_cache(tmp_path_factory.mktemp("local") / "cache")
     result = characterize(variants, platform, SETTINGS, cache, jobs=2, progress=False)
     assert not any(e["cached"] for e in result.runs)
     return result.table
 
 
-def test_dask_sweep_matches_local_and_reuses_the_cache(tmp_path, liberty_seed, platform, variants, client, local_table):
-    cache = seeded_cache(tmp_path / "cache", liberty_seed)
+def test_dask_sweep_matches_local_and_reuses_the_cache(tmp_path, seed_cache, platform, variants, client, local_table):
+    cache = seed_cache(tmp_path / "cache")
     executor = client.get_executor(pure=False)
 
     first = characterize(variants, platform, SETTINGS, cache, progress=False, executor=executor)
@@ -93,8 +87,8 @@ def _kill_a_busy_worker(client, killed: list[str], stop: threading.Event) -> Non
         time.sleep(0.05)
 
 
-def test_killed_worker_costs_only_its_runs(tmp_path, liberty_seed, platform, variants, client, local_table):
-    cache = seeded_cache(tmp_path / "cache", liberty_seed)
+def test_killed_worker_costs_only_its_runs(tmp_path, seed_cache, platform, variants, client, local_table):
+    cache = seed_cache(tmp_path / "cache")
     killed: list[str] = []
     stop = threading.Event()
     killer = threading.Thread(target=_kill_a_busy_worker, args=(client, killed, stop), daemon=True)
@@ -141,19 +135,19 @@ class _LosesFirstRun(ThreadPoolExecutor):
         return super().submit(fn, *args, **kwargs)
 
 
-def test_run_on_a_lost_worker_is_resubmitted(tmp_path, liberty_seed, platform, variants, local_table):
-    cache = seeded_cache(tmp_path / "cache", liberty_seed)
+def test_run_on_a_lost_worker_is_resubmitted(tmp_path, seed_cache, platform, variants, local_table):
+    cache = seed_cache(tmp_path / "cache")
     with _LosesFirstRun() as pool:
         result = characterize(variants, platform, SETTINGS, cache, progress=False, executor=pool)
     assert pool.submits == len(variants) + 1
     pd.testing.assert_frame_equal(result.table, local_table)
 
 
-def test_cli_scheduler_local(tmp_path, liberty_seed, monkeypatch, capsys, local_table):
+def test_cli_scheduler_local(tmp_path, seed_cache, monkeypatch, capsys, local_table):
     from eda.cli.main import main
 
     monkeypatch.chdir(tmp_path)
-    cache = seeded_cache(tmp_path / "cache", liberty_seed)
+    cache = seed_cache(tmp_path / "cache")
     code = main(["--cache-dir", str(cache), "characterize", "--kind", "tpu", "--targets", str(TARGETS[0]), "-j", "2",
                  "--scheduler", "local", "--out", str(tmp_path / "out")])
     captured = capsys.readouterr()

@@ -18,16 +18,7 @@ from eda.core.errors import EdaError
 from eda.core.script_words import tcl_word, verilog_identifier, yosys_word
 from eda.flow.synth import synthesis_scripts
 
-MULT = """\
-module mult4 (input clk, input [3:0] a, input [3:0] b, output reg [7:0] p);
-    reg [3:0] ra, rb;
-    always @(posedge clk) begin
-        ra <= a;
-        rb <= b;
-        p <= ra * rb;
-    end
-endmodule
-"""
+MULT = (Path(__file__).parent / "data" / "mult4.v").read_text()
 
 COMB = """\
 module comb4 (input [3:0] a, input [3:0] b, output [3:0] y);

@@ -8,24 +8,13 @@ from __future__ import annotations
 
 import csv
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
 from eda.cli.main import main
 
-REGISTERED_MULT = """\
-// 4x4 unsigned multiplier with registered inputs and product.
-module mult4 (input clk, input [3:0] a, input [3:0] b, output reg [7:0] p);
-    reg [3:0] ra, rb;
-    always @(posedge clk) begin
-        ra <= a;
-        rb <= b;
-        p <= ra * rb;
-    end
-endmodule
-"""
+REGISTERED_MULT = (Path(__file__).parent / "data" / "mult4.v").read_text()
 
 COMB_MULT = """\
 module cmult (input [3:0] a, input [3:0] b, output [7:0] p);
@@ -74,16 +63,6 @@ endmodule
 def _in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("VOLTSCALE_CACHE", raising=False)
-
-
-def seeded_cache(path: Path, liberty_seed: Path) -> Path:
-    shutil.copytree(liberty_seed, path / "liberty")
-    return path
-
-
-@pytest.fixture
-def cache(tmp_path, liberty_seed) -> Path:
-    return seeded_cache(tmp_path / "cache", liberty_seed)
 
 
 def characterize(capsys, cache: Path, source: Path, top: str, *extra, out: Path | None = None) -> tuple[int, str, Path]:
@@ -192,8 +171,8 @@ def test_verilog_file_name_with_a_space(capsys, cache, tmp_path):
 
 
 @pytest.mark.parametrize("folder", ["c$env(HOME)", "c[exit]", "c{x}", "c$env(HOME)[exit]{x}"])
-def test_cache_folder_with_tcl_characters(capsys, tmp_path, liberty_seed, folder):
-    cache = seeded_cache(tmp_path / folder / "cache", liberty_seed)
+def test_cache_folder_with_tcl_characters(capsys, tmp_path, seed_cache, folder):
+    cache = seed_cache(tmp_path / folder / "cache")
     source = write(tmp_path, "mult4.v", REGISTERED_MULT)
     code, err, out = characterize(capsys, cache, source, "mult4")
     assert code == 0, err  # [exit] would end OpenSTA before any report; $env(HOME) would read another path
@@ -203,8 +182,8 @@ def test_cache_folder_with_tcl_characters(capsys, tmp_path, liberty_seed, folder
     assert re.search(r"^read_liberty \.\./\.\./\.\./liberty/\w+/\S+\.lib$", sta_tcl.read_text(), re.M)
 
 
-def test_cache_folder_with_a_space_is_refused_clearly(capsys, tmp_path, liberty_seed):
-    cache = seeded_cache(tmp_path / "my cache", liberty_seed)
+def test_cache_folder_with_a_space_is_refused_clearly(capsys, tmp_path, seed_cache):
+    cache = seed_cache(tmp_path / "my cache")
     source = write(tmp_path, "mult4.v", REGISTERED_MULT)
     code, err, out = characterize(capsys, cache, source, "mult4")
     assert code != 0
@@ -212,8 +191,8 @@ def test_cache_folder_with_a_space_is_refused_clearly(capsys, tmp_path, liberty_
     assert not (cache / "runs").exists()
 
 
-def test_cache_folder_from_the_environment(capsys, tmp_path, liberty_seed, monkeypatch):
-    cache = seeded_cache(tmp_path / "env[exit]" / "cache", liberty_seed)
+def test_cache_folder_from_the_environment(capsys, tmp_path, seed_cache, monkeypatch):
+    cache = seed_cache(tmp_path / "env[exit]" / "cache")
     monkeypatch.setenv("VOLTSCALE_CACHE", str(cache))
     source = write(tmp_path, "mult4.v", REGISTERED_MULT)
     out = tmp_path / "out"

@@ -51,20 +51,12 @@ def dta_command(ctx, characterization_csv, kinds, sizes, cycles, seed, operands_
     Writes OUT/measured_bit_error_probability.csv, measured_error_probability.csv, measured_vs_model.csv,
     fitted_p.json (eq. 7's p fitted per kind) and measured_error_probability.md (measured beside eqs. 7-9).
     """
-    import pandas as pd
 
-    from eda.cli.options import cache_dir_from, parse_voltages
-    from eda.core.platforms import load_platform
+    from eda.cli.options import cache_dir_from, characterized_platform, parse_voltages
     from eda.jobs.dta import dta_report
     from eda.method.errtable import ErrorModelSettings
 
-    if platform_name is None:
-        try:
-            column = pd.read_csv(characterization_csv, usecols=["platform"])["platform"]
-            platform_name = str(column.iloc[0]) if len(column) else "sky130hd"
-        except (ValueError, pd.errors.EmptyDataError, pd.errors.ParserError):
-            platform_name = "sky130hd"
-    platform = load_platform(platform_name, (ctx.obj or {}).get("platforms_dir"))
+    platform = characterized_platform(ctx, characterization_csv, platform_name)
     results, paths = dta_report(
         characterization_csv, out_dir, platform, cache_dir_from(ctx), kinds=list(kinds) or None, sizes=sizes, cycles=cycles,
         seed=seed, operands_csv=operands_csv, vdds=parse_voltages(vdd_text) if vdd_text else None, clock_ns=clock_ns,

@@ -231,3 +231,19 @@ def read_csv_table(path: Path):
         return pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise EdaError(f"{path}: not a readable CSV table: {exc}") from None
+
+
+def characterized_platform(ctx: click.Context, characterization_csv: Path, platform_name: str | None):
+    """The platform named by --platform, else by the characterization table's platform column
+    (sky130hd when the table names none)."""
+    import pandas as pd
+
+    from eda.core.platforms import load_platform
+
+    if platform_name is None:
+        try:
+            column = pd.read_csv(characterization_csv, usecols=["platform"])["platform"]
+            platform_name = str(column.iloc[0]) if len(column) else "sky130hd"
+        except (ValueError, pd.errors.EmptyDataError, pd.errors.ParserError):
+            platform_name = "sky130hd"
+    return load_platform(platform_name, (ctx.obj or {}).get("platforms_dir"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 import click
-import pandas as pd
 from eda.cli.options import JOBS, MAX_CYCLES, POSITIVE_FINITE, SEED, mac_options
 from eda.designs.mac import MAC_KINDS
 from eda.jobs.power import DEFAULT_CYCLES, DEFAULT_WARMUP_CYCLES, power_report
@@ -40,16 +39,9 @@ def power_command(ctx, characterization_csv, kinds, sizes, targets, corner, plat
 
     Writes OUT/activity_power.csv, activity_power.md, activity_power.json and OUT/runs/<kind>-D<target>/.
     """
-    from eda.cli.options import cache_dir_from, parse_targets
-    from eda.core.platforms import load_platform
+    from eda.cli.options import cache_dir_from, characterized_platform, parse_targets
 
-    if platform_name is None:
-        try:
-            column = pd.read_csv(characterization_csv, usecols=["platform"])["platform"]
-            platform_name = str(column.iloc[0]) if len(column) else "sky130hd"
-        except (ValueError, pd.errors.EmptyDataError, pd.errors.ParserError):
-            platform_name = "sky130hd"
-    platform = load_platform(platform_name, (ctx.obj or {}).get("platforms_dir"))
+    platform = characterized_platform(ctx, characterization_csv, platform_name)
     table, paths = power_report(
         characterization_csv, out_dir, platform, cache_dir_from(ctx), operands=operands, kinds=list(kinds) or None, sizes=sizes,
         targets=parse_targets(targets) if targets else None, corner=corner,
