@@ -179,7 +179,10 @@ def platforms(ctx, platform_name):
 def _register_commands() -> None:
     from eda.cli.power import power_command
     from eda.cli.approx import approx_command
+    from eda.cli.bitwidth import bitwidth_command
+    from eda.cli.selective import selective_command
     from eda.cli.dta import dta_command
+    from eda.cli.export import export_command
     from eda.cli.array import array_command
     from eda.cli.characterize import characterize_command
     from eda.cli.fo4 import fo4_command
@@ -194,8 +197,11 @@ def _register_commands() -> None:
 
     cli.add_command(array_command)
     cli.add_command(approx_command)
+    cli.add_command(bitwidth_command)
+    cli.add_command(selective_command)
     cli.add_command(power_command)
     cli.add_command(dta_command)
+    cli.add_command(export_command)
     cli.add_command(characterize_command)
     cli.add_command(fo4_command)
     cli.add_command(import_orfs_command)
