@@ -325,7 +325,7 @@ def test_ctrl_c_stops_the_tools_and_the_queued_runs(tmp_path, liberty_seed, nomi
             time.sleep(0.05)
         children = [int(p.read_text()) for p in pids]
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends to the shell's foreground job
-        assert proc.wait(timeout=20) != 0
+        assert proc.wait(timeout=60) != 0  # generous: on a loaded machine the pool takes a while to stop
     finally:
         if proc.poll() is None:
             kill_group(proc)
