@@ -134,6 +134,8 @@ def test_verilog_path_with_a_newline(capsys, cache, tmp_path):
 
 
 def test_hostile_cache_folders(capsys, tmp_path, liberty_seed, marker):
+    """Slow (~25 s): one real yosys + OpenSTA run per hostile folder name, because the point is that
+    the tools themselves never see an unquoted name."""
     source = tmp_path / "mult4.v"
     source.write_text(MULT)
     for index, name in enumerate(payloads(marker)):

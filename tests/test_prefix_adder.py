@@ -53,6 +53,8 @@ def _path_split(tmp_path, adder: str) -> dict:
 
 @pytest.mark.skipif(not os.environ.get("EDA_PLATFORMS_DIR"), reason="needs EDA_PLATFORMS_DIR (sky130hd liberty)")
 def test_written_out_adder_makes_the_accumulate_path_about_half_the_critical_path(tmp_path):
+    """Slow (~25 s): two real syntheses and STA path splits of the proposed MAC; the claim is about
+    what ABC does with each adder, which only a synthesis shows."""
     prefix = _path_split(tmp_path, "sklansky")
     behavioural = _path_split(tmp_path, "yosys")
     # Measured (yosys 0.23, sky130hd tt, target 2200 ps): sklansky ~0.6, behavioural `+` ~0.9.

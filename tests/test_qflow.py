@@ -134,6 +134,7 @@ def qflow_setup(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", MAC_KINDS)
 def test_mac_places_routes_and_gets_slower_with_wires(kind, qflow_setup, tmp_path):
+    """Slow (~15-25 s per kind): a real qflow placement and route of each MAC kind."""
     result = characterize_qflow(kind, 3000, qflow_setup, tmp_path)
     run = result.run_dir
     # Routing really completed: qrouter's own log says so.

@@ -105,7 +105,8 @@ def test_asap7_corner_is_merged_from_its_five_files(tmp_path):
 @pytest.mark.parametrize("platform_name", ["gf180", "ihp-sg13g2"])
 def test_alpha_power_predicts_the_voltage_corners(platform_name, tmp_path):
     """Real OpenSTA: FO4 stage at every corner, the fit, MACs timed at every corner pair; the law's
-    prediction error per pair must not grow past what was measured (plus MARGIN)."""
+    prediction error per pair must not grow past what was measured (plus MARGIN).
+    Slow (~30-60 s): two MAC syntheses timed at every liberty corner of the PDK, the check issue 16 asks for."""
     from eda.core.platforms import load_platform
     from eda.designs.mac import MacParams
     from eda.designs.registry import mac_design
