@@ -190,6 +190,128 @@ def test_the_same_streams_give_the_same_failures_and_another_repeat_others():
     assert torch.equal(first, again) and not torch.equal(first, other)
 
 
+def reference_draw(p, trials, rng):
+    """draw_failures as first written: a stable lexsort finds repeated (weight, trial) pairs."""
+    counts = rng.binomial(trials, np.clip(p.ravel(), 0.0, 1.0))
+    weights = np.repeat(np.arange(p.size), counts)
+    chosen = rng.integers(0, trials, size=len(weights))
+    every = counts[weights] == trials
+    if every.any():
+        chosen[every] = np.concatenate([np.arange(trials)] * int((counts == trials).sum()))
+    for _ in range(1000):
+        order = np.lexsort((chosen, weights))
+        repeated = np.zeros(len(weights), dtype=bool)
+        repeated[order[1:]] = (weights[order[1:]] == weights[order[:-1]]) & (chosen[order[1:]] == chosen[order[:-1]])
+        if not repeated.any():
+            break
+        chosen[repeated] = rng.integers(0, trials, size=int(repeated.sum()))
+    return weights, chosen
+
+
+def reference_logits(network, images, faults, streams):
+    """injected_logits one failure at a time: each product and each partial sum from the layer's
+    input by plain indexing, each patch added to its output element in turn (float32)."""
+    hidden = images
+    index = {name: i for i, name in enumerate(network.layer_names)}
+    with torch.no_grad():
+        for op in network.operations:
+            out = op.module(hidden)
+            layer = faults.layers.get(op.name) if op.on_array else None
+            if layer is not None:
+                out = out.clone()
+                module, i = op.module, index[op.name]
+                conv = isinstance(module, nn.Conv2d)
+                positions = int(np.prod(out.shape[2:])) if conv else 1
+                trials = hidden.shape[0] * positions
+                weight = module.weight.reshape(module.weight.shape[0], -1)
+                padded = nn.functional.pad(hidden, (module.padding[1],) * 2 + (module.padding[0],) * 2) if conv else hidden
+
+                def operand(image, position, k, conv=conv, module=module, out=out, padded=padded):
+                    if not conv:
+                        return padded[image, k]
+                    kh, kw = module.kernel_size
+                    y = (position // out.shape[3]) * module.stride[0] + (k % (kh * kw)) // kw
+                    x = (position % out.shape[3]) * module.stride[1] + k % kw
+                    return padded[image, k // (kh * kw), y, x]
+
+                def add(image, f, position, value, out=out, conv=conv):
+                    if conv:
+                        out[image, f, position // out.shape[3], position % out.shape[3]] += value
+                    else:
+                        out[image, f] += value
+
+                k_count = weight.shape[1]
+                for w, t in zip(*reference_draw(layer.p_drop, trials, streams(i, 0))):
+                    f, k = divmod(int(w), k_count)
+                    image, position = divmod(int(t), positions)
+                    add(image, f, position, -(weight[f, k] * operand(image, position, k)))
+                flips = reference_draw(layer.p_flip, trials, streams(i, 1))
+                bits = np.searchsorted(faults.flip_bit_cdf, streams(i, 2).random(len(flips[0])), side="right")
+                rows = layer.column_order.shape[2]
+                unit = network.weight_scales[op.name] * layer.activation_scale
+                for (w, t), bit in zip(zip(*flips), np.minimum(bits, 23)):
+                    f, k = divmod(int(w), k_count)
+                    image, position = divmod(int(t), positions)
+                    column = layer.column_order[f, k // rows]
+                    depth = list(column).index(k)
+                    products = torch.zeros(rows)
+                    for j in range(depth + 1):
+                        if column[j] >= 0:
+                            products[j] = weight[f, column[j]] * operand(image, position, int(column[j]))
+                    code = int(round(float(products.sum()) / unit)) & (2**24 - 1)   # round half to even, as torch
+                    change = -(2.0 ** bit) if (code >> bit) & 1 else 2.0 ** bit
+                    add(image, f, position, torch.tensor((-change if bit == 23 else change) * unit).float())
+            hidden = out
+    return hidden
+
+
+@pytest.mark.parametrize("strategy, triangle", [("conventional", 0.125), ("column", 0.0), ("column", np.inf)])
+def test_vectorized_injection_matches_a_loop_over_failures(strategy, triangle, monkeypatch):
+    """Bit for bit: the same draws, the same products, the same float32 sums in the same order (the
+    flips' rows masked by the triangle table always, never, or as by default)."""
+    import eda.nn.faults as faults_module
+
+    monkeypatch.setattr(faults_module, "TRIANGLE_MIN", triangle)
+    network = tiny_network()
+    shapes = network.layer_shapes()
+    rng = np.random.default_rng(11)
+    sensitivity = {n: rng.random(s) for n, s in shapes.items()}
+    maps = map_sensitivities(sensitivity, 64, 8, strategy)
+    orders = column_row_orders(maps.permutation, shapes)
+    p_drop = {n: rng.random(s) * 0.2 for n, s in shapes.items()}
+    p_drop[network.layer_names[0]][0, 1, 1, 2] = 1.0                   # a weight failing at every trial
+    p_flip = {n: rng.random(s) * 0.05 for n, s in shapes.items()}
+    weights = np.zeros(24)
+    weights[[0, 5, 16, 20, 23]] = 1
+    faults = FaultModel({n: LayerFaults(p_drop[n], p_flip[n], orders[n], 0.01) for n in shapes}, bit_cdf(weights))
+    images = torch.rand(5, 2, 4, 4)
+
+    def streams(layer, kind):
+        return stream(9, "d", "b", 1.1, 0, layer, kind)
+
+    logits, counts = injected_logits(network, images, faults, streams)
+    assert sum(counts.values()) > 200
+    assert torch.equal(logits, reference_logits(network, images, faults, streams))
+
+
+def test_failure_draws_match_the_sorted_reference_with_many_repeats(monkeypatch):
+    """Few trials per weight force repeated (weight, trial) pairs and several redraw rounds; small
+    blocks put weights on block edges."""
+    import eda.nn.faults as faults_module
+
+    p = np.random.default_rng(4).random((40, 7)) * 0.9
+    p[3, 2] = p[17, 0] = 1.0
+    for block, table in ((1 << 16, 1 << 24), (5, 1 << 24), (5, 0)):   # table 0: repeats found by binary search
+        monkeypatch.setattr(faults_module, "BLOCK", block)
+        monkeypatch.setattr(faults_module, "MARK_TABLE", table)
+        for seed in range(3):
+            got = faults_module.draw_failures(p, 6, np.random.default_rng(seed), 10**9)
+            want = reference_draw(p, 6, np.random.default_rng(seed))
+            assert all(np.array_equal(a, b) for a, b in zip(got, want))
+            pairs = got[0] * 6 + got[1]
+            assert len(np.unique(pairs)) == len(pairs)
+
+
 # ------------------------------------------------------------------------------------------ statistics
 
 

@@ -18,10 +18,20 @@ permutation, eda.nn.accuracy.weight_error_probabilities). A failure is one of tw
 Instead of drawing one number per multiplication (9.2e10 per pass for the reference network), the
 number of failures of each weight over the B x P multiplications it takes part in is drawn from
 Binomial(B P, p), their (image, position) uniformly, and only those outputs are patched on top
-of the layer's error-free output: the cost is one inference plus the failures. Where a layer would
-need more than `MAX_FAILURES` dropped products or `MAX_FLIPS` flips in one pass, the point is
-evaluated on the first images only, so that it fits (recorded as `images` of the point; at those
-error rates the network has collapsed, and a few hundred images show it within a narrow interval).
+of the layer's error-free output: the cost is one inference plus the failures. The failures are
+handled in blocks of whole weights (about BLOCK failures each, small enough to stay in cache):
+repeated (weight, trial) pairs are found by sorting int32 keys per block, a dropped product is
+gathered from the layer input by flat index and its negation added to the output with index_add_,
+and a flip's partial sum is one row of `rows` float32 products, masked below the failing MAC and
+summed by torch, the flips of one column (filter, tile) at a time. Patches are added to an output
+element in failure order (drops, then flips), serially, so the logits are the same bit for bit with
+any torch thread count (index_put_ with accumulate=True, used before, adds in parallel with atomics
+on more than one thread). `bench/bench_injection.py` measures the cost against plain inference.
+
+Where a layer would need more than `MAX_FAILURES` dropped products or `MAX_FLIPS` flips in one pass,
+the point is evaluated on the first images only, so that it fits (recorded as `images` of the point;
+at those error rates the network has collapsed, and a few hundred images show it within a narrow
+interval).
 
 Random streams: one numpy PCG64 per (seed, design, budget, supply, repeat, layer, stream), so a
 point's numbers do not depend on which other points are computed, in what order, or on `-j`.
@@ -40,10 +50,12 @@ from eda.core.errors import EdaError
 from eda.nn.network import MappedNetwork
 
 ACC_BITS = 24
-MAX_FAILURES = 4_000_000    # dropped products patched per layer and pass (in chunks of CHUNK_DROPS)
+MAX_FAILURES = 4_000_000    # dropped products patched per layer and pass
 MAX_FLIPS = 40_000          # partial-sum flips per layer and pass (each gathers its column's products)
-CHUNK = 50_000             # flips whose partial sums are gathered at once
-CHUNK_DROPS = 2_000_000
+BLOCK = 1 << 16             # failures per block of whole weights
+MARK_TABLE = 1 << 24        # (weight, trial) keys of a block looked up in a table up to this range
+FLIP_ELEMENTS = 1 << 18     # products gathered at once for the flips' partial sums
+TRIANGLE_MIN = 0.125        # a column masks its flips' rows with a (rows x rows) table from rows / 8 flips on
 
 
 @dataclass(frozen=True)
@@ -83,97 +95,246 @@ def _positions(module, inputs: torch.Tensor, outputs: torch.Tensor) -> int:
     return int(np.prod(outputs.shape[2:])) if isinstance(module, torch.nn.Conv2d) else 1
 
 
+@dataclass(frozen=True)
+class Failures:
+    """The failing multiplications of one layer and pass, weight by weight: weight w fails at the
+    trials chosen[starts[w]:starts[w] + counts[w]]. `blocks` rows (first weight, end weight, first
+    failure, end failure) cut them into runs of whole weights of about BLOCK failures, the unit of
+    every vectorized step (small enough to stay in cache)."""
+    counts: np.ndarray      # (weights,) failures per flat weight index
+    chosen: np.ndarray      # (failures,) trial (image x position) of each, weight-major
+    trials: int
+    blocks: np.ndarray      # (blocks, 4) int64
+
+    def __len__(self) -> int:
+        return len(self.chosen)
+
+    def weights(self) -> np.ndarray:
+        return np.repeat(np.arange(len(self.counts)), self.counts)
+
+
 def draw_failures(p: np.ndarray, trials: int, rng: np.random.Generator, cap: int) -> tuple[np.ndarray, np.ndarray]:
     """(flat weight index, trial index) of every failing multiplication: Binomial(trials, p) failures
     per weight, at distinct trials (image x position), uniformly. More than `cap`: FailureCap (the
     count is known before anything is materialized)."""
+    failures = _draw(p, trials, rng, cap)
+    return failures.weights(), failures.chosen
+
+
+def _draw(p: np.ndarray, trials: int, rng: np.random.Generator, cap: int) -> Failures:
+    """The draws, in this order: the binomial counts; one uniform trial per failure, weight-major;
+    the trials 0..trials-1 in order for a weight failing at every trial; then, while a weight has
+    the same trial twice, a new trial for every repeat but the first (lowest index) of each pair,
+    all at once in index order (up to 1000 rounds)."""
     counts = rng.binomial(trials, np.clip(p.ravel(), 0.0, 1.0))
     total = int(counts.sum())
     if total > cap:
         raise FailureCap(total, cap)
-    weights = np.repeat(np.arange(p.size), counts)
-    chosen = rng.integers(0, trials, size=len(weights))
-    every = counts[weights] == trials            # a weight failing everywhere takes every trial once
-    chosen[every] = np.concatenate([np.arange(trials)] * int((counts == trials).sum())) if every.any() else chosen[every]
-    for _ in range(1000):                        # redraw repeated (weight, trial) pairs
-        order = np.lexsort((chosen, weights))
-        repeated = np.zeros(len(weights), dtype=bool)
-        repeated[order[1:]] = (weights[order[1:]] == weights[order[:-1]]) & (chosen[order[1:]] == chosen[order[:-1]])
-        if not repeated.any():
+    chosen = rng.integers(0, trials, size=total)
+    starts = np.cumsum(counts) - counts
+    full = np.flatnonzero(counts == trials)
+    if len(full):
+        chosen[(starts[full][:, None] + np.arange(trials)[None, :]).ravel()] = np.tile(np.arange(trials), len(full))
+    failures = Failures(counts, chosen, trials, _blocks(counts, trials))
+    blocks = failures.blocks
+    for _ in range(1000):
+        repeated, blocks = _repeats(failures, blocks)
+        if not len(repeated):
             break
-        chosen[repeated] = rng.integers(0, trials, size=int(repeated.sum()))
-    return weights, chosen
+        chosen[repeated] = rng.integers(0, trials, size=len(repeated))
+    return failures
 
 
-def _operands(module, inputs: torch.Tensor, outputs: torch.Tensor, k: torch.Tensor, image: torch.Tensor,
-              position: torch.Tensor) -> torch.Tensor:
-    """The activation that weight row k multiplies at (image, output position)."""
-    if not isinstance(module, torch.nn.Conv2d):
-        return inputs[image, k]
-    kh, kw = module.kernel_size
-    sh, sw = module.stride
-    ph, pw = module.padding
-    padded = F.pad(inputs, (pw, pw, ph, ph))
-    out_w = outputs.shape[3]
-    channel, rest = k // (kh * kw), k % (kh * kw)
-    y = (position // out_w) * sh + rest // kw
-    x = (position % out_w) * sw + rest % kw
-    return padded[image, channel, y, x]
+def _blocks(counts: np.ndarray, trials: int) -> np.ndarray:
+    """Rows (first weight, end weight, first failure, end failure): whole weights, about BLOCK
+    failures each, at most as many weights as keep (weight - first weight) * trials + trial in int32."""
+    ends = np.cumsum(counts)
+    total = int(ends[-1]) if len(ends) else 0
+    span = max(1, (2**31 - 1) // max(trials, 1) - 1)
+    cuts = np.concatenate([np.searchsorted(ends, np.arange(BLOCK, total, BLOCK)) + 1,
+                           np.arange(span, len(counts), span), [0, len(counts)]])
+    cuts = np.unique(np.clip(cuts, 0, len(counts)))
+    first = np.concatenate([[0], ends])[cuts]
+    rows = np.stack([cuts[:-1], cuts[1:], first[:-1], first[1:]], axis=1)
+    return rows[rows[:, 3] > rows[:, 2]]
 
 
-def _add(outputs: torch.Tensor, image, filt, position, delta: torch.Tensor) -> None:
-    if outputs.dim() == 2:
-        outputs.index_put_((image, filt), delta, accumulate=True)
-    else:
-        flat = outputs.view(outputs.shape[0], outputs.shape[1], -1)
-        flat.index_put_((image, filt, position), delta, accumulate=True)
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """concatenate([arange(s, s + n) for s, n in zip(starts, lengths)])"""
+    offsets = np.cumsum(lengths) - lengths
+    return np.repeat(starts - offsets, lengths) + np.arange(int(lengths.sum()))
 
 
-def _drop(module, inputs, outputs, failures, weight_shape, trials_per_image):
-    for start in range(0, len(failures[0]), CHUNK_DROPS):
-        part = slice(start, start + CHUNK_DROPS)
-        _drop_chunk(module, inputs, outputs, (failures[0][part], failures[1][part]), weight_shape, trials_per_image)
+def _repeats(failures: Failures, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (ascending) of every failure whose (weight, trial) equals one at a lower index (what a
+    stable sort by weight and trial marks as a repeat of its predecessor), and the blocks holding them."""
+    found, hit, marks = [], [], None
+    trials, counts, chosen = failures.trials, failures.counts, failures.chosen
+    wide = np.int64 if trials >= 2**30 else np.int32
+    for row, (w0, w1, e0, e1) in enumerate(blocks):
+        if e1 - e0 < 2:
+            continue
+        local = counts[w0:w1]
+        key = np.repeat((np.arange(w1 - w0) * trials).astype(wide), local) + chosen[e0:e1].astype(wide)
+        ordered = np.sort(key)
+        same = ordered[1:] == ordered[:-1]
+        if not same.any():
+            continue
+        values = np.unique(ordered[1:][same])
+        owners = np.unique(values // trials)              # only the failures of weights holding a repeat
+        candidates = _ranges((np.cumsum(local) - local)[owners], local[owners])
+        keys = key[candidates]
+        if (w1 - w0) * trials <= MARK_TABLE:                # membership in `values` by a table lookup
+            if marks is None:
+                marks = np.zeros(MARK_TABLE, dtype=bool)
+            marks[values] = True
+            member = marks[keys]
+            marks[values] = False
+        else:
+            member = values[np.searchsorted(values, keys).clip(0, len(values) - 1)] == keys
+        candidates, keys = candidates[member], keys[member]
+        _, first = np.unique(keys, return_index=True)      # the lowest index of each repeated pair stays
+        keep = np.ones(len(candidates), dtype=bool)
+        keep[first] = False
+        later = candidates[keep]
+        found.append(later + e0)
+        hit.append(row)
+    if not found:
+        return np.zeros(0, dtype=np.int64), blocks[:0]
+    return np.concatenate(found), blocks[hit]
 
 
-def _drop_chunk(module, inputs, outputs, failures, weight_shape, trials_per_image):
-    flat_weight, trial = failures
-    filt = torch.from_numpy(flat_weight // int(np.prod(weight_shape[1:])))
-    k = torch.from_numpy(flat_weight % int(np.prod(weight_shape[1:])))
-    image, position = torch.from_numpy(trial // trials_per_image), torch.from_numpy(trial % trials_per_image)
-    w = module.weight.reshape(weight_shape[0], -1)[filt, k]
-    _add(outputs, image, filt, position, -(w * _operands(module, inputs, outputs, k, image, position)))
+class _Layout:
+    """Flat indices of a layer's operands and outputs: the activation weight row k multiplies at trial
+    t = image * positions + position is source[trial_in[t] + k_in[k]] (the zero-padded input for a
+    convolution, channels last when `channels_last`, so that the rows of a tile lie close together),
+    and the product is summed into outputs.view(-1)[trial_out[t] + filter_out[f]]."""
+
+    def __init__(self, module, inputs: torch.Tensor, outputs: torch.Tensor, weight_shape, channels_last=False):
+        images, filters = inputs.shape[0], weight_shape[0]
+        if isinstance(module, torch.nn.Conv2d):
+            kh, kw = module.kernel_size
+            sh, sw = module.stride
+            ph, pw = module.padding
+            padded = F.pad(inputs, (pw, pw, ph, ph)) if ph or pw else inputs
+            channels, height, width = padded.shape[1:]
+            out_w = outputs.shape[3]
+            positions = int(np.prod(outputs.shape[2:]))
+            k = np.arange(channels * kh * kw)
+            channel, y, x = k // (kh * kw), (k % (kh * kw)) // kw, k % kw
+            position = np.arange(positions)
+            at = (position // out_w) * sh * width + (position % out_w) * sw        # top left pixel
+            if channels_last:
+                padded = padded.permute(0, 2, 3, 1)
+                self.k_in = (y * width + x) * channels + channel
+                at = at * channels
+            else:
+                self.k_in = channel * height * width + y * width + x
+            self.trial_in = (np.arange(images)[:, None] * (channels * height * width) + at[None, :]).ravel()
+            self.source = padded.contiguous().reshape(-1).numpy()
+        else:
+            positions, k_count = 1, inputs.shape[1]
+            self.k_in = np.arange(k_count)
+            self.trial_in = np.arange(images) * k_count
+            self.source = inputs.contiguous().reshape(-1).numpy()
+        self.trial_out = (np.arange(images)[:, None] * (filters * positions) + np.arange(positions)[None, :]).ravel()
+        self.filter_out = np.arange(filters) * positions
+        self.k_count = int(np.prod(weight_shape[1:]))
+        self.weights = module.weight.detach().reshape(filters, -1).contiguous().numpy()
 
 
-def _flip(module, inputs, outputs, failures, weight_shape, trials_per_image, layer: LayerFaults, scale_w: float,
+def _drop(module, inputs, outputs, failures: Failures, weight_shape):
+    """outputs -= w * a of every dropped product, summed in failure order (index_add_ adds serially,
+    so the float sums are the same with any thread count)."""
+    layout = _Layout(module, inputs, outputs, weight_shape)
+    weight_in = np.tile(layout.k_in, weight_shape[0])                  # per flat weight
+    weight_out = np.repeat(layout.filter_out, layout.k_count)
+    values = layout.weights.reshape(-1)
+    target = outputs.view(-1)
+    size = int((failures.blocks[:, 3] - failures.blocks[:, 2]).max())
+    index, operand, delta = np.empty(size, dtype=np.int64), np.empty(size, values.dtype), np.empty(size, values.dtype)
+    for w0, w1, e0, e1 in failures.blocks:
+        local, t, n = failures.counts[w0:w1], failures.chosen[e0:e1], e1 - e0
+        at = np.take(layout.trial_in, t, out=index[:n], mode="clip")
+        at += np.repeat(weight_in[w0:w1], local)
+        a = np.take(layout.source, at, out=operand[:n], mode="clip")
+        d = np.multiply(np.repeat(values[w0:w1], local), a, out=delta[:n])
+        np.negative(d, out=d)
+        at = np.take(layout.trial_out, t, out=index[:n], mode="clip")
+        at += np.repeat(weight_out[w0:w1], local)
+        target.index_add_(0, torch.from_numpy(at), torch.from_numpy(d))
+
+
+def _flip(module, inputs, outputs, failures: Failures, weight_shape, layer: LayerFaults, scale_w: float,
           cdf: np.ndarray, rng: np.random.Generator):
-    flat_weight, trial = failures
-    k_count = int(np.prod(weight_shape[1:]))
-    rows = layer.column_order.shape[2]
+    """Each flip's error-free partial sum S: the products of its column pass from the top down to the
+    failing weight, as one row of `rows` float32 products (zeros below it) summed by torch."""
+    layout = _Layout(module, inputs, outputs, weight_shape, channels_last=True)
+    k_count, filters = layout.k_count, weight_shape[0]
+    order = layer.column_order
+    tiles, rows = order.shape[1], order.shape[2]
     unit = scale_w * layer.activation_scale
-    bits = np.searchsorted(cdf, rng.random(len(flat_weight)), side="right").clip(0, ACC_BITS - 1)
-    for start in range(0, len(flat_weight), CHUNK):
-        part = slice(start, start + CHUNK)
-        filt_np, k_np = flat_weight[part] // k_count, flat_weight[part] % k_count
-        tile = k_np // rows
-        order = layer.column_order[filt_np, tile]                       # (n, R) K indices down the column
-        depth = np.argmax(order == k_np[:, None], axis=1)               # where the failing weight sits
-        above = (np.arange(rows)[None, :] <= depth[:, None]) & (order >= 0)
-        image = torch.from_numpy(trial[part] // trials_per_image)
-        position = torch.from_numpy(trial[part] % trials_per_image)
-        filt = torch.from_numpy(filt_np)
-        ks = torch.from_numpy(np.where(above, order, 0))
-        w = module.weight.reshape(weight_shape[0], -1)[filt[:, None], ks]
-        a = _operands(module, inputs, outputs, ks, image[:, None].expand_as(ks), position[:, None].expand_as(ks))
-        partial = ((w * a) * torch.from_numpy(above)).sum(1).double() / unit
-        code = torch.round(partial).to(torch.int64) & ((1 << ACC_BITS) - 1)
-        bit = torch.from_numpy(bits[part])
+    # per flat weight: its column (filter, tile k // rows) in the order and its depth there (0 if absent)
+    k = np.arange(k_count)
+    column = (np.arange(filters)[:, None] * tiles + (k // rows)[None, :]).ravel()
+    beyond = k // rows >= tiles
+    if beyond.any() and (failures.counts.reshape(filters, k_count)[:, beyond] > 0).any():
+        raise IndexError(f"a failing weight's row tile is beyond the {tiles} tiles of its column order")
+    depth = np.zeros((filters, k_count), dtype=np.int64)
+    f_at, t_at, d_at = np.nonzero(order >= 0)
+    k_at = order[f_at, t_at, d_at]
+    mine = k_at // rows == t_at
+    depth[f_at[mine][::-1], k_at[mine][::-1]] = d_at[mine][::-1]      # the first match, as argmax
+    depth = depth.ravel()
+    columns = order.reshape(filters * tiles, rows)
+    present = columns >= 0
+    safe = np.where(present, columns, 0)
+    column_in = layout.k_in[safe]                                       # (F*T, rows)
+    column_w = np.take_along_axis(np.repeat(layout.weights, tiles, axis=0), safe, axis=1)
+    filter_of = np.repeat(layout.filter_out, k_count)
+    target = outputs.view(-1)
+    down = np.arange(rows)
+    step_rows = max(1, FLIP_ELEMENTS // rows)
+    index_buffer = np.empty((step_rows, rows), dtype=np.int64)
+    product_buffer = np.empty((step_rows, rows), dtype=layout.source.dtype)
+    weight_buffer = np.empty((step_rows, rows), dtype=column_w.dtype)
+    lower = down[None, :] <= down[:, None]                              # row d: rows 0..d
+    triangle_buffer = np.empty((rows, rows), dtype=column_w.dtype)
+    for w0, w1, e0, e1 in failures.blocks:
+        local, t = failures.counts[w0:w1], failures.chosen[e0:e1]
+        block_column = np.repeat(column[w0:w1], local)
+        block_depth = np.repeat(depth[w0:w1], local)
+        block_in = np.take(layout.trial_in, t)
+        sums = torch.empty(e1 - e0, dtype=torch.float32)
+        # flips are weight-major, so those of one column (filter, tile) are consecutive
+        edges = np.flatnonzero(np.diff(block_column)) + 1
+        for s, e in zip(np.concatenate([[0], edges]), np.concatenate([edges, [e1 - e0]])):
+            col = block_column[s]
+            # the weights down the column, zero below row d and at idle rows: row d of `triangle`
+            triangle = None
+            if e - s >= TRIANGLE_MIN * rows:
+                triangle = np.multiply(lower, column_w[col] * present[col], out=triangle_buffer)
+            for a in range(s, e, step_rows):
+                b = min(e, a + step_rows)
+                index = np.add(block_in[a:b, None], column_in[col], out=index_buffer[:b - a])
+                products = np.take(layout.source, index, out=product_buffer[:b - a], mode="clip")
+                if triangle is not None:
+                    products *= np.take(triangle, block_depth[a:b], axis=0, out=weight_buffer[:b - a], mode="clip")
+                else:
+                    products *= column_w[col]
+                    products[(down[None, :] > block_depth[a:b, None]) | ~present[col]] = 0
+                sums[a:b] = torch.from_numpy(products).sum(1)
+        code = torch.round(sums.double() / unit).to(torch.int64) & ((1 << ACC_BITS) - 1)
+        # one uniform per flip, in failure order (drawn per block: the same numbers as in one call)
+        bit = torch.from_numpy(np.searchsorted(cdf, rng.random(e1 - e0), side="right").clip(0, ACC_BITS - 1))
         was_set = (code >> bit) & 1
         step = torch.pow(2.0, bit.double())
         sign_bit = bit == ACC_BITS - 1
         # S xor 2^b: +2^b where the bit was 0, -2^b where it was 1; the sign bit weighs -2^23
         delta = torch.where(was_set.bool(), -step, step)
         delta = torch.where(sign_bit, -delta, delta)
-        _add(outputs, image, filt, position, (delta * unit).to(outputs.dtype))
+        at = np.take(layout.trial_out, t) + np.repeat(filter_of[w0:w1], local)
+        target.index_add_(0, torch.from_numpy(at), (delta * unit).to(outputs.dtype))
 
 
 def injected_logits(network: MappedNetwork, images: torch.Tensor, faults: FaultModel,
@@ -187,20 +348,19 @@ def injected_logits(network: MappedNetwork, images: torch.Tensor, faults: FaultM
         layer = faults.layers.get(name)
         if layer is None:
             return outputs
-        positions = _positions(module, inputs, outputs)
-        trials = inputs.shape[0] * positions
+        trials = inputs.shape[0] * _positions(module, inputs, outputs)
         shape = tuple(module.weight.shape)
-        outputs = outputs.clone()
+        outputs = outputs.contiguous()    # the layer's own fresh output: patched in place
         try:
-            dropped = draw_failures(layer.p_drop, trials, streams(index[name], 0), MAX_FAILURES)
-            flipped = draw_failures(layer.p_flip, trials, streams(index[name], 1), MAX_FLIPS)
+            dropped = _draw(layer.p_drop, trials, streams(index[name], 0), MAX_FAILURES)
+            flipped = _draw(layer.p_flip, trials, streams(index[name], 1), MAX_FLIPS)
         except FailureCap as cap:
             raise TooManyFailures(name, cap.failures, cap.cap, inputs.shape[0]) from None
-        counts[name] = len(dropped[0]) + len(flipped[0])
-        if len(dropped[0]):
-            _drop(module, inputs, outputs, dropped, shape, positions)
-        if len(flipped[0]):
-            _flip(module, inputs, outputs, flipped, shape, positions, layer, network.weight_scales[name],
+        counts[name] = len(dropped) + len(flipped)
+        if len(dropped):
+            _drop(module, inputs, outputs, dropped, shape)
+        if len(flipped):
+            _flip(module, inputs, outputs, flipped, shape, layer, network.weight_scales[name],
                   faults.flip_bit_cdf, streams(index[name], 2))
         return outputs
 
