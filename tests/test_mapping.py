@@ -137,3 +137,11 @@ def test_full_size_array_is_fast_enough_to_use():
 def test_bad_inputs_raise_clear_errors(call, message):
     with pytest.raises(EdaError, match=message):
         call()
+
+
+def test_a_float_array_size_is_refused_with_a_clear_error():
+    """2.0 x 3.0 used to pass the check and then fail inside np.zeros with a bare TypeError."""
+    scores = {"conv": np.ones((2, 1, 3, 3))}
+    with pytest.raises(EdaError, match=r"array size must be positive integers, got 2.0 x 3.0"):
+        map_sensitivities(scores, 2.0, 3.0, "conventional")
+    assert map_sensitivities(scores, np.int64(2), 3, "conventional").permutation is not None

@@ -33,6 +33,8 @@ Plain numpy, no I/O.
 
 from __future__ import annotations
 
+import numbers
+
 import math
 from dataclasses import dataclass
 from typing import Mapping, NamedTuple
@@ -93,7 +95,8 @@ def weight_matrix(weight: np.ndarray) -> np.ndarray:
 def _check_array(rows: int, cols: int, strategy: str) -> int:
     if strategy not in STRATEGIES:
         raise EdaError(f"unknown mapping strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
-    if int(rows) != rows or int(cols) != cols or rows < 1 or cols < 1:
+    # 2.0 equals int 2 but np.zeros cannot size an array with it: only integer types pass.
+    if not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) for n in (rows, cols)) or rows < 1 or cols < 1:
         raise EdaError(f"array size must be positive integers, got {rows} x {cols}")
     group = GROUP_ROWS[strategy]
     if rows % group:
