@@ -363,6 +363,11 @@ def _patched_scalesim():
     from scalesim.memory import read_buffer
     from scalesim.memory.double_buffered_scratchpad_mem import double_buffered_scratchpad
 
+    # Once per process: a patched method's source can no longer be read back (test_export calls this too).
+    if getattr(double_buffered_scratchpad, "_voltscale_patched", False):
+        return
+    double_buffered_scratchpad._voltscale_patched = True
+
     def patch(cls, name):
         source = textwrap.dedent(inspect.getsource(getattr(cls, name)))
         fixed = re.sub(r"int\(max\((\w+)\)\)", r"int(np.max(\1))", source)

@@ -127,9 +127,9 @@ def random_vectors(params: MacParams, n: int, seed: int, *, error_rate: float = 
     if error_rate > 0 and params.kind == "tpu":
         raise EdaError("the tpu MAC has no timing-error handling; use error_rate=0")
     rng = np.random.default_rng(seed)
-    a_min, a_max = _signed_range(params.a_bits)
-    w_min, w_max = _signed_range(params.w_bits)
-    acc_min, acc_max = _signed_range(params.acc_bits)
+    a_min, a_max = signed_range(params.a_bits)
+    w_min, w_max = signed_range(params.w_bits)
+    acc_min, acc_max = signed_range(params.acc_bits)
     errors = rng.random(n) < error_rate
     random_part = build_vectors(
         a_in=rng.integers(a_min, a_max, size=n, endpoint=True),
@@ -259,14 +259,14 @@ def verify_mac(
     return compare_outputs(golden_mac(params, vectors), actual)
 
 
-def _signed_range(bits: int) -> tuple[int, int]:
+def signed_range(bits: int) -> tuple[int, int]:
     return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
 
 
 def _corner_case_vectors(params: MacParams) -> pd.DataFrame:
-    a_min, a_max = _signed_range(params.a_bits)
-    w_min, w_max = _signed_range(params.w_bits)
-    acc_min, acc_max = _signed_range(params.acc_bits)
+    a_min, a_max = signed_range(params.a_bits)
+    w_min, w_max = signed_range(params.w_bits)
+    acc_min, acc_max = signed_range(params.acc_bits)
     corners = [  # (a, w, psum_in)
         (a_min, w_min, 0),  # the largest product, e.g. -128 * -128
         (a_min, w_max, 0),  # the most negative product, e.g. -128 * 127
@@ -304,7 +304,7 @@ def stimulus_arrays(params: MacParams, vectors: pd.DataFrame) -> dict[str, np.nd
     arrays = {}
     for name, bits in widths.items():
         values = vectors[name].to_numpy(dtype=np.int64)
-        low, high = _signed_range(bits)
+        low, high = signed_range(bits)
         outside = (values < low) | (values > high)
         if outside.any():
             cycle = int(np.argmax(outside))

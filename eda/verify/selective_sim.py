@@ -31,7 +31,7 @@ from eda.core.errors import EdaError
 from eda.core.runner import run_tool
 from eda.designs.mac import template_environment
 from eda.designs.selective import MODULE, SelectiveMac, bits_mask, render_selective_mac, selective_ports
-from eda.verify.mac_sim import (COMPILE_TIMEOUT_S, SIM_TIMEOUT_S, OutputComparison, _signed_range, compare_outputs,
+from eda.verify.mac_sim import (COMPILE_TIMEOUT_S, SIM_TIMEOUT_S, OutputComparison, signed_range, compare_outputs,
                                 golden_mac, random_vectors, read_outputs, write_hex)
 
 TESTBENCH_TEMPLATE = "tb_mac_selective.v.j2"
@@ -59,7 +59,7 @@ def _arrays(mac: SelectiveMac, vectors: pd.DataFrame) -> dict[str, np.ndarray]:
     arrays = {}
     for name, bits in (("a_in", p.a_bits), ("w_in", p.w_bits), ("psum_in", p.acc_bits)):
         values = vectors[name].to_numpy(dtype=np.int64)
-        low, high = _signed_range(bits)
+        low, high = signed_range(bits)
         if ((values < low) | (values > high)).any():
             raise EdaError(f"{name} outside the signed {bits}-bit range [{low}, {high}]")
         arrays[name] = values
