@@ -209,6 +209,9 @@ def test_output_folder_is_consistent_after_a_kill_at_every_write_step(tmp_path, 
     def kill_at(step: int) -> bool:
         """Rewrite out/, killed at its step-th file system call; True if it got that far."""
         count = 0
+        for run in (out / "runs").iterdir():  # copies unlike the cached runs, so that write_outputs replaces each
+            if run.is_dir() and not run.name.startswith("."):
+                (run / "stale.txt").write_text("not in the cached run\n")
 
         def counted(name):
             def call(*args, **kwargs):

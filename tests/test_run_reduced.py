@@ -4,6 +4,7 @@ internal consistency of its Table II report."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -38,13 +39,27 @@ def run_cache(tmp_path_factory, liberty_seed):
 
 @pytest.fixture(scope="module")
 def reduced_run(tmp_path_factory, run_cache):
-    """A fresh cache (only the prepared liberty seeded), so every yosys and OpenSTA run really runs."""
+    """A fresh cache (only the prepared liberty seeded), so every yosys and OpenSTA run really runs.
+
+    The slowest fixture of the suite (~4 min on 2 cores): the end-to-end run itself, shared by
+    every test of this module."""
     root = tmp_path_factory.mktemp("reduced")
     cache, out = run_cache, root / "report"
     assert main(["--cache-dir", str(cache), "run", "--config", str(CONFIG), "--out", str(out)]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert not any(run["cached"] for run in manifest["runs"]), "the end-to-end run must not come from a cache"
+    # As the run left it, for the incremental-run tests (later tests rewrite some of out's files):
+    # copy2 keeps the mtimes, so the stage records of the copy hold.
+    shutil.copytree(out, root / "as-written")
     return out
+
+
+@pytest.fixture
+def run_as_written(reduced_run, tmp_path):
+    """A copy of the reduced run's output folder as the run wrote it (files, mtimes and stage records)."""
+    copy = tmp_path / "report"
+    shutil.copytree(reduced_run.parent / "as-written", copy)
+    return copy
 
 
 def test_every_output_is_written(reduced_run):
@@ -156,7 +171,8 @@ def test_trace_names_bad_rows_and_columns(reduced_run, capsys):
 
 @pytest.fixture(scope="module")
 def user_model_run(tmp_path_factory, run_cache, reduced_run):
-    """`eda run --model net.py:SmallNet --weights net.pt --data test.npz`, the README's command."""
+    """`eda run --model net.py:SmallNet --weights net.pt --data test.npz`, the README's command
+    (~2 min: a second end-to-end run, on a user's network)."""
     import torch
 
     from eda.nn.data import load_fashion_mnist
@@ -228,3 +244,116 @@ def test_error_tables_use_the_p_fitted_to_the_timing_simulation(reduced_run):
     assert manifest["settings"]["propagation_p"] == pytest.approx(fitted["fitted_p"]["proposed"]["p"])
     stages = json.loads((reduced_run / "run_stages.json").read_text())["stages_s"]
     assert {"characterization", "timing simulation and error tables", "accuracy and Vmin search"} <= set(stages)
+
+
+def _cached_flags(value, where: str):
+    """Every `cached` entry of a manifest, with where it sits."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "cached":
+                yield where, item
+            else:
+                yield from _cached_flags(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _cached_flags(item, f"{where}[{index}]")
+
+
+# Columns that record the run rather than its results: how long a step took (the sizer's solver
+# seconds), where it ran and whether it came from the cache (which is what differs between the runs).
+RECORD_COLUMNS = re.compile(r"(_s|seconds|runtime.*|cached|.*path|.*dir|created.*|host)$")
+
+
+def _result_table(path: Path) -> pd.DataFrame:
+    if not path.read_text().strip():  # an empty table (no rows and no header) is written as an empty file
+        return pd.DataFrame()
+    table = pd.read_csv(path)
+    return table.drop(columns=[c for c in table.columns if RECORD_COLUMNS.match(str(c))])
+
+
+def test_a_second_run_is_fully_cached_and_gives_identical_outputs(reduced_run, run_cache, tmp_path):
+    """The data a second run writes (every CSV table, every array) equals the first run's; the
+    markdown, HTML and JSON files render or record those tables (with timings and paths) and are
+    not compared byte for byte."""
+    out = tmp_path / "again"
+    first_run = reduced_run.parent / "as-written"  # reduced_run itself was rewritten by `eda report` above
+    assert main(["--cache-dir", str(run_cache), "run", "--config", str(CONFIG), "--out", str(out)]) == 0
+    flags = [(where, flag) for path in sorted(out.rglob("*manifest*.json"))
+             for where, flag in _cached_flags(json.loads(path.read_text()), str(path.relative_to(out)))]
+    assert len(flags) >= 9 + 3  # 9 characterizations (3 kinds x 3 targets), the timing simulations, ...
+    assert [where for where, flag in flags if flag is not True] == []
+    first = {p.relative_to(first_run) for p in first_run.rglob("*") if p.is_file() and ".stages" not in p.parts}
+    second = {p.relative_to(out) for p in out.rglob("*") if p.is_file() and ".stages" not in p.parts}
+    assert first == second
+    tables = [p for p in sorted(first) if p.suffix == ".csv"]
+    arrays = [p for p in sorted(first) if p.suffix in (".npz", ".npy")]
+    assert len(tables) >= 20
+    for path in tables:
+        pd.testing.assert_frame_equal(_result_table(out / path), _result_table(first_run / path), obj=str(path))
+    for path in [p for p in arrays if p.suffix == ".npy"]:
+        np.testing.assert_array_equal(np.load(first_run / path), np.load(out / path), err_msg=str(path))
+    for path in [p for p in arrays if p.suffix == ".npz"]:  # by content: a zip carries the time it was written
+        with np.load(first_run / path) as a, np.load(out / path) as b:
+            assert sorted(a.files) == sorted(b.files), path
+            for name in a.files:
+                np.testing.assert_array_equal(a[name], b[name], err_msg=f"{path}: {name}")
+
+
+STAGES = ["workload", "characterization", "timing simulation and error tables", "sensitivity", "sizing",
+          "accuracy and Vmin search", "switching-overhead tiles", "activity-based power", "report"]
+
+
+def _mtimes(folder: Path) -> dict[Path, int]:
+    return {p.relative_to(folder): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+def test_an_unchanged_run_recomputes_nothing_and_touches_no_file(run_as_written, run_cache):
+    """A second `eda run` into the same folder: every stage reused (run_stages.json says so), no output
+    rewritten, and neither torch nor matplotlib nor pyverilog imported (a fresh process, to see its imports)."""
+    import subprocess
+    import sys
+
+    before = _mtimes(run_as_written)
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "eda.cli", "--cache-dir", str(run_cache), "run",
+                           "--config", str(CONFIG), "--out", str(run_as_written)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    stages = json.loads((run_as_written / "run_stages.json").read_text())["stages"]
+    assert list(stages) == STAGES
+    assert {name: s["status"] for name, s in stages.items()} == dict.fromkeys(STAGES, "reused")
+    after = _mtimes(run_as_written)
+    assert after.keys() == before.keys()
+    assert [str(p) for p in before if before[p] != after[p] and p.name != "run_stages.json"] == []
+    imported = {line.rpartition("|")[2].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert not imported & {"torch", "matplotlib", "pyverilog", "pyverilog.vparser.parser"}
+
+
+def test_one_changed_setting_recomputes_only_the_stages_that_read_it(run_as_written, run_cache, tmp_path):
+    config = tmp_path / "fewer_repeats.toml"
+    text = CONFIG.read_text()
+    assert "\nrepeats = 2\n" in text
+    config.write_text(text.replace("\nrepeats = 2\n", "\nrepeats = 1\n"))
+    before = _mtimes(run_as_written)
+    assert main(["--cache-dir", str(run_cache), "run", "--config", str(config), "--out", str(run_as_written)]) == 0
+    stages = json.loads((run_as_written / "run_stages.json").read_text())["stages"]
+    recomputed = [name for name, s in stages.items() if s["status"] == "recomputed"]
+    assert recomputed == ["accuracy and Vmin search", "report"]
+    assert stages["accuracy and Vmin search"]["changed_inputs"] == ["config.accuracy.repeats"]
+    assert "config.accuracy.repeats" in stages["report"]["changed_inputs"]
+    after = _mtimes(run_as_written)
+    reused_outputs = ("characterization.csv", "runs", "errors", "sensitivity", "sizing", "tiles", "power")
+    assert [str(p) for p in before if p.parts[0] in reused_outputs and before[p] != after[p]] == []
+    repeats = pd.read_csv(run_as_written / "accuracy" / "accuracy.csv")["repeats"]
+    assert repeats.max() == 1  # 0 for a point whose network collapsed (eda/nn/vmin.py collapsed_point)
+
+
+def test_a_changed_output_is_written_again(run_as_written, run_cache):
+    """An output edited (or deleted) since the run: its stage runs again and restores it; no other stage runs."""
+    overhead = run_as_written / "tiles" / "switching_overhead.csv"
+    original = overhead.read_bytes()
+    overhead.write_text("edited\n")
+    assert main(["--cache-dir", str(run_cache), "run", "--config", str(CONFIG), "--out", str(run_as_written)]) == 0
+    stages = json.loads((run_as_written / "run_stages.json").read_text())["stages"]
+    assert [name for name, s in stages.items() if s["status"] == "recomputed"] == ["switching-overhead tiles"]
+    assert stages["switching-overhead tiles"]["reason"] == "output tiles/switching_overhead.csv changed or is missing"
+    assert overhead.read_bytes() == original

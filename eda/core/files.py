@@ -34,7 +34,12 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write through a temporary sibling and an atomic rename; a file that already holds exactly
+    these bytes is left alone (its mtime too), so a rerun that recomputes the same output does not
+    touch it."""
     path = Path(path)
+    if holds_bytes(path, data):
+        return
     make_dir(path.parent, f"the folder of {path}")
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -49,6 +54,17 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def holds_bytes(path: Path, data: bytes) -> bool:
+    """True if path is a regular file whose content is exactly data (compared only when the sizes agree)."""
+    try:
+        if not path.is_file() or path.stat().st_size != len(data):
+            return False
+        with open(path, "rb") as handle:
+            return handle.read(len(data) + 1) == data
+    except OSError:
+        return False
 
 
 def make_dir(path: Path, what: str = "output folder") -> Path:

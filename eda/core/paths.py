@@ -1,5 +1,6 @@
 """Where the repository's own data lives: templates and platform configs beside the package."""
 
+import os
 from pathlib import Path
 
 # The project is installed editable; templates and platform configs are not package data.
@@ -16,3 +17,9 @@ def shown_path(path) -> str:
         return str(resolved.relative_to(REPO_ROOT))
     except ValueError:
         return str(resolved)
+
+
+def default_cache_dir() -> Path:
+    """The run cache when none is given: $VOLTSCALE_CACHE, else ~/.cache/voltscale (as eda.cli.options.cache_dir_from)."""
+    given = os.environ.get("VOLTSCALE_CACHE")
+    return Path(given or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "voltscale").resolve()

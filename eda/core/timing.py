@@ -11,17 +11,38 @@ from eda.core.files import atomic_write_text
 
 
 class StageTimer:
+    """Seconds per stage. A stage entered inside another (e.g. the workload loaded on demand by the
+    accuracy stage) is counted in its own entry only: the outer one pauses meanwhile, so the entries
+    add up to the wall time."""
+
     def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
+        self._seconds: dict[str, float] = {}
+        self._open: list[list] = []  # [name, start of its running part]
+
+    @property
+    def seconds(self) -> dict[str, float]:
+        return {name: round(value, 2) for name, value in self._seconds.items()}
+
+    def _add(self, name: str, seconds: float) -> None:
+        self._seconds[name] = self._seconds.get(name, 0.0) + seconds
 
     @contextmanager
     def stage(self, name: str):
-        start = time.monotonic()
+        now = time.monotonic()
+        if self._open:
+            self._add(self._open[-1][0], now - self._open[-1][1])
+        self._open.append([name, now])
         try:
             yield
         finally:
-            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.monotonic() - start, 2)
+            end = time.monotonic()
+            self._add(name, end - self._open.pop()[1])
+            if self._open:
+                self._open[-1][1] = end
 
-    def write(self, path: Path) -> None:
-        atomic_write_text(path, json.dumps({"stages_s": self.seconds, "total_s": round(sum(self.seconds.values()), 2)},
-                                           indent=1) + "\n")
+    def summary(self) -> dict:
+        seconds = self.seconds
+        return {"stages_s": seconds, "total_s": round(sum(self._seconds.values()), 2)}
+
+    def write(self, path: Path, extra: dict | None = None) -> None:
+        atomic_write_text(path, json.dumps({**self.summary(), **(extra or {})}, indent=1) + "\n")

@@ -305,8 +305,27 @@ def write_outputs(result: Characterization, out_dir: Path, platform: Platform, s
         return _write_table_and_manifest(result, out_dir, platform, settings, command)
 
 
+def _same_files(source: Path, copy: Path) -> bool:
+    """True if the folder copy holds exactly the files of source, byte for byte."""
+    if not copy.is_dir():
+        return False
+    import filecmp
+
+    def files(folder: Path) -> dict[Path, Path]:
+        return {p.relative_to(folder): p for p in folder.rglob("*") if p.is_file()}
+
+    ours, theirs = files(source), files(copy)
+    if ours.keys() != theirs.keys():
+        return False
+    return all(ours[name].stat().st_size == theirs[name].stat().st_size for name in ours) and \
+        all(filecmp.cmp(ours[name], theirs[name], shallow=False) for name in ours)
+
+
 def _copy_run_folder(cached_run: Path, runs_dir: Path, variant: str) -> None:
-    """Copy a cached run to runs_dir/<variant> under a unique hidden name, then swap it in whole."""
+    """Copy a cached run to runs_dir/<variant> under a unique hidden name, then swap it in whole;
+    a copy that already holds the same files is left as it is (and its files' mtimes with it)."""
+    if _same_files(cached_run, runs_dir / variant):
+        return
     tmp = Path(tempfile.mkdtemp(dir=runs_dir, prefix=f".{variant}.{os.getpid()}."))
     try:
         shutil.copytree(cached_run, tmp, dirs_exist_ok=True)

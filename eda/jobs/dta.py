@@ -245,7 +245,7 @@ def measure_kind(characterization: pd.DataFrame, characterization_csv: Path, par
     bit_tables, mac_tables, runs = [], [], []
     for row, run in sorted(done, key=lambda item: item[0]["size_index"]):
         netlist = run.run_dir / "00-netlist" / "netlist.v"
-        bits = register_bits(run.endpoints, register_output_nets(netlist), params)
+        bits = register_bits(run.endpoints, register_output_nets(netlist, cache_dir), params)
         bit_table, mac_table = measured_error_tables(run.required_ns, bits, scales, clock)
         size = {"kind": params.kind, "size_index": int(row["size_index"]), "target_ps": int(row["target_ps"]),
                 "area_um2": float(row["area_um2"])}
@@ -260,7 +260,7 @@ def measure_kind(characterization: pd.DataFrame, characterization_csv: Path, par
     macs = pd.concat(mac_tables, ignore_index=True)
     measured_sizes = pareto[pareto["size_index"].isin(macs["size_index"])]
     model_vdds = list(scales["vdd"])
-    fit = fit_propagation_p(macs, measured_sizes, fo4, nominal_vdd, clock, model) if (macs["p_error"] > 0).any() else None
+    fit = cached_fit(cache_dir, macs, measured_sizes, fo4, nominal_vdd, clock, model) if (macs["p_error"] > 0).any() else None
     configured = model_table(measured_sizes, fo4, nominal_vdd, clock, model_vdds, model, model.propagation_p)
     fitted = model_table(measured_sizes, fo4, nominal_vdd, clock, model_vdds, model, fit.p) if fit else configured.assign(p_error=np.nan)
     references = {model.propagation_p: configured, DEFAULT_PROPAGATION_P: model_table(measured_sizes, fo4, nominal_vdd, clock,
@@ -268,6 +268,34 @@ def measure_kind(characterization: pd.DataFrame, characterization_csv: Path, par
     rms = {p: log10_error(macs, table) for p, table in references.items()}
     return KindResult(params.kind, clock, pd.concat(bit_tables, ignore_index=True), macs, side_by_side(macs, fitted, configured), fit,
                       rms, runs)
+
+
+FIT_FORMAT = "fit-1"
+FIT_CODE = ("measured_errors.py", "errtable.py", "errmodel.py", "scaling.py", "pareto.py")
+
+
+def cached_fit(cache_dir: Path, measured: pd.DataFrame, sizes: pd.DataFrame, fo4: pd.DataFrame, nominal_vdd: float,
+               clock_ns: float, model: ErrorModelSettings) -> PropagationFit:
+    """fit_propagation_p, kept under <cache>/fits/<key>.json: the search evaluates eqs. 7-9 a few hundred
+    times (most of a rerun whose timing simulations all come from the cache). The key hashes its inputs
+    and the code of the error model."""
+    from eda.method import measured_errors
+
+    digest = hashlib.sha256(FIT_FORMAT.encode())
+    for name in FIT_CODE:
+        digest.update((Path(measured_errors.__file__).parent / name).read_bytes())
+    for frame in (measured, sizes, fo4):
+        digest.update(frame.to_csv(index=False).encode())
+    digest.update(json.dumps({"nominal_vdd": nominal_vdd, "clock_ns": clock_ns, "model": asdict(model)}, sort_keys=True).encode())
+    path = Path(cache_dir) / "fits" / f"{digest.hexdigest()[:24]}.json"
+    if path.is_file():
+        try:
+            return PropagationFit(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            pass
+    fit = fit_propagation_p(measured, sizes, fo4, nominal_vdd, clock_ns, model)
+    atomic_write_text(path, json.dumps(asdict(fit)))
+    return fit
 
 
 def dta_report(characterization_csv: Path, out_dir: Path, platform: Platform, cache_dir: Path, *, kinds: list[str] | None = None,

@@ -13,7 +13,8 @@ from eda.outputs.errtable import format_probability, write_error_table
 
 
 def write_bit_errors(size_row: pd.Series, run_root: Path, corner: str, params, fo4: pd.DataFrame, nominal_vdd: float,
-                     clock_ns: float, vdds: list[float] | None, settings: ErrorModelSettings, out_dir: Path) -> dict[str, Path] | None:
+                     clock_ns: float, vdds: list[float] | None, settings: ErrorModelSettings, out_dir: Path,
+                     cache_dir: Path | None = None) -> dict[str, Path] | None:
     """Per-bit error probabilities of one characterized size, from its run folder; None if the folder is absent."""
     from eda.method.bit_errors import bit_delays, bit_error_table
     from eda.outputs.errtable import plot_bit_heatmap
@@ -24,7 +25,8 @@ def write_bit_errors(size_row: pd.Series, run_root: Path, corner: str, params, f
     if not (netlist.is_file() and endpoints_csv.is_file()):
         return None
     endpoints = pd.read_csv(endpoints_csv)
-    delays = bit_delays(endpoints, register_output_nets(netlist), params, float(size_row["power_clock_ns"]), source=str(endpoints_csv))
+    delays = bit_delays(endpoints, register_output_nets(netlist, cache_dir), params, float(size_row["power_clock_ns"]),
+                        source=str(endpoints_csv))
     table = bit_error_table(delays, fo4, nominal_vdd, clock_ns, vdds, settings)
     outputs = {"csv": out_dir / "bit_error_probability.csv", "heatmap": out_dir / "bit_error_probability.png",
                "markdown": out_dir / "bit_error_probability.md"}
@@ -48,9 +50,11 @@ def write_bit_errors(size_row: pd.Series, run_root: Path, corner: str, params, f
     return outputs
 
 
-def path_split_table(characterization: pd.DataFrame, csv_path: Path, params, corner: str) -> pd.DataFrame:
+def path_split_table(characterization: pd.DataFrame, csv_path: Path, params, corner: str,
+                     cache_dir: Path | None = None) -> pd.DataFrame:
     """Per size of one kind: the worst paths into the product and partial-sum registers, from each
-    size's STA endpoint report (empty if the run folders are not beside the characterization)."""
+    size's STA endpoint report (empty if the run folders are not beside the characterization).
+    cache_dir: where netlists already read are remembered (eda/parsers/netlist.py)."""
     from eda.method.bit_errors import bit_delays, path_split
     from eda.parsers.netlist import register_output_nets
 
@@ -60,7 +64,7 @@ def path_split_table(characterization: pd.DataFrame, csv_path: Path, params, cor
         netlist, endpoints_csv = run_dir / "01-synth" / "netlist.v", run_dir / f"02-sta-{corner}" / "endpoints.csv"
         if not (netlist.is_file() and endpoints_csv.is_file()):
             continue
-        delays = bit_delays(pd.read_csv(endpoints_csv), register_output_nets(netlist), params, float(size["power_clock_ns"]),
+        delays = bit_delays(pd.read_csv(endpoints_csv), register_output_nets(netlist, cache_dir), params, float(size["power_clock_ns"]),
                             source=str(endpoints_csv))
         rows.append({"kind": params.kind, "target_ps": int(size["target_ps"]), "area_um2": float(size["area_um2"]),
                      **path_split(delays), "endpoints": os.path.relpath(endpoints_csv, csv_path.parent)})
@@ -77,7 +81,7 @@ class KindErrorOutputs:
 
 
 def write_kind_errors(characterization: pd.DataFrame, csv_path: Path, params, corner: str, fo4: pd.DataFrame, fo4_path: Path, clock_ns: float | None, vdds: list[float] | None,
-                      settings: ErrorModelSettings, out_dir: Path, command: list[str]) -> KindErrorOutputs:
+                      settings: ErrorModelSettings, out_dir: Path, command: list[str], cache_dir: Path | None = None) -> KindErrorOutputs:
     """The error table of one MAC kind's sizes and the per-bit table of its largest size.
 
     The clock defaults to the slowest size's delay (default_clock_ns); per-bit probabilities use one path per bit."""
@@ -89,5 +93,5 @@ def write_kind_errors(characterization: pd.DataFrame, csv_path: Path, params, co
     table = error_probability_table(sizes, fo4, nominal_vdd, clock, vdds, settings)
     outputs = write_error_table(table, out_dir, settings, {"characterization": csv_path, "fo4": fo4_path}, command)
     bits = write_bit_errors(sizes.loc[sizes["area_um2"].idxmax()], csv_path.parent, corner, params, fo4, nominal_vdd, clock,
-                            vdds, replace(settings, critical_paths=1), out_dir)
+                            vdds, replace(settings, critical_paths=1), out_dir, cache_dir)
     return KindErrorOutputs(sizes, clock, table["vdd"].nunique(), outputs, bits)

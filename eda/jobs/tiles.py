@@ -16,6 +16,9 @@ def measure_tiles(config: Config, platform, cache_dir: Path, target_ps: int, out
     from eda.flow.sta import StaSettings
     from eda.method.overhead import switching_overhead
     from eda.designs.tile import tile_variants
+    from eda.parsers.verilog import use_persistent_tables
+
+    use_persistent_tables(cache_dir)  # tile_variants reads the tile's ports with pyverilog
 
     settings = StaSettings(float(config.characterize.clock_period_ns), float(config.characterize.input_activity),
                            float(config.characterize.shadow_delay_fraction))

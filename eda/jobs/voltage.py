@@ -65,9 +65,10 @@ def write_voltage_outputs(table, csv_path: Path, out: Path, platform, config: Co
     splits = []
     for kind in config.kinds:
         params = mac_params(config, kind)
-        splits.append(path_split_table(table, csv_path, params, platform.nominal_corner))
+        splits.append(path_split_table(table, csv_path, params, platform.nominal_corner, cache_dir))
         kind_settings = replace(settings, propagation_p=fitted[kind]) if kind in fitted else settings
         write_kind_errors(table, csv_path, params, platform.nominal_corner, fo4, fo4_path,
-                          float(config.errors.clock_ns) or None, vdds, kind_settings, out / "errors" / kind, sys.argv)
+                          float(config.errors.clock_ns) or None, vdds, kind_settings, out / "errors" / kind, sys.argv,
+                          cache_dir)
     write_path_split(pd.concat(splits, ignore_index=True), mac_params(config, "proposed"), out / "errors")
     click.echo(f"wrote {out / 'voltage_scaling.md'} and {out / 'errors'}/<kind>/", err=True)

@@ -255,15 +255,15 @@ def minimum_supplies(workload: LoadedWorkload, cases: list[DesignCase], maps: di
             p_by_size = table[np.isclose(table["vdd"], vdd, atol=1e-6)].sort_values("size_index")["p_error"].to_numpy()
             mac_p = p_by_size[case.size_map]
             unrecovered, bits = failure_split(bit_tables.get(case.kind), case.kind, vdd, razor_bits)
-            faults = fault_model(network, case.kind, mac_p, maps[case.strategy], unrecovered, bits, scales,
-                                 orders[case.strategy])
             key = case_key({"design": case.design, "kind": case.kind, "strategy": case.strategy, "budget": case.budget,
                             "unrecovered": unrecovered, "network": network_id, "data": data_id},
                            [mac_p, bits, maps[case.strategy].permutation.row_source])
-            stats, point = evaluate_point(run, faults, design=case.design, budget=case.budget, vdd=vdd,
-                                          seed=settings.seed, case_key=key, max_loss=threshold,
-                                          min_repeats=settings.min_repeats, max_repeats=settings.max_repeats,
-                                          target_half_width=settings.target_half_width, cache_dir=cache_dir)
+            stats, point = _evaluate_point(run, lambda: fault_model(network, case.kind, mac_p, maps[case.strategy], unrecovered,
+                                                                    bits, scales, orders[case.strategy]),
+                                           design=case.design, budget=case.budget, vdd=vdd, seed=settings.seed, case_key=key,
+                                           max_loss=threshold, min_repeats=settings.min_repeats,
+                                           max_repeats=settings.max_repeats, target_half_width=settings.target_half_width,
+                                           cache_dir=cache_dir)
             points[(case.design, case.budget, vdd)] = {
                 "design": case.design, "kind": case.kind, "strategy": case.strategy, "budget": case.budget,
                 "vdd": vdd, "mean_mac_p_error": float(mac_p.mean()), "max_mac_p_error": float(mac_p.max()),
@@ -288,18 +288,60 @@ def minimum_supplies(workload: LoadedWorkload, cases: list[DesignCase], maps: di
     return frame.reset_index(drop=True), pd.DataFrame(vmins)
 
 
+COLLAPSED_SUFFIX = ".collapsed.json"
+
+
+def _evaluate_point(run, faults, *, design: str, budget: str, vdd: float, seed: int, case_key: str, max_loss: float,
+                    min_repeats: int, max_repeats: int, target_half_width: float, cache_dir: Path | None):
+    """eda.nn.vmin.evaluate_point, with the fault model built only when the point is not cached
+    (faults: () -> FaultModel), and collapsed points cached too.
+
+    A collapsed point (failures beyond the injection's caps even on MIN_IMAGES images) has no
+    correct-count vector, so evaluate_point keeps nothing of it and every run used to redo the
+    halvings that find it collapsed (most of a cached run's accuracy time). Its stats are kept here
+    as <key>.collapsed.json beside the cached points, under the same key."""
+    import json
+
+    from eda.nn.vmin import PointStats, evaluate_point, point_key
+
+    key = point_key(case_key, vdd, max_repeats, seed)
+    folder = Path(cache_dir) / "accuracy-points" if cache_dir is not None else None
+    collapsed = folder / f"{key}{COLLAPSED_SUFFIX}" if folder is not None else None
+    if collapsed is not None and collapsed.is_file():
+        try:
+            fields = json.loads(collapsed.read_text())
+            stats = PointStats(**{**fields, "vdd": vdd})
+            if not stats.passes and stats.repeats == 0:
+                return stats, key
+        except (OSError, ValueError, TypeError):
+            pass
+    cached = folder is not None and (folder / f"{key}.npz").is_file()
+    stats, point = evaluate_point(run, None if cached else faults(), design=design, budget=budget, vdd=vdd, seed=seed,
+                                  case_key=case_key, max_loss=max_loss, min_repeats=min_repeats, max_repeats=max_repeats,
+                                  target_half_width=target_half_width, cache_dir=cache_dir)
+    if collapsed is not None and not cached and stats.repeats == 0 and not stats.passes:
+        from dataclasses import asdict
+
+        from eda.core.files import atomic_write_text
+
+        atomic_write_text(collapsed, json.dumps(asdict(stats)))
+    return stats, point
+
+
 def mac_operands(workload: LoadedWorkload, n_operations: int, array_rows: int, layer: str | None = None,
-                 filter_index: int = 0, k: int | None = None) -> tuple[pd.DataFrame, str, dict]:
+                 filter_index: int = 0, k: int | None = None, *, shapes: list[LayerShape] | None = None,
+                 scales: dict[str, float] | None = None) -> tuple[pd.DataFrame, str, dict]:
     """Per-cycle (a_code, w_code, psum_in) of one typical MAC of the workload, for gate-level power.
 
     The layer with the most multiplications; the weight row whose zero-activation fraction is the
     median of the layer's rows; psum_in = the exact integer partial sum of the rows above it in its
-    tile. Activations are int8 codes with s_a = max |input| / 127 over the calibration images."""
+    tile. Activations are int8 codes with s_a = max |input| / 127 over the calibration images.
+    shapes, scales: the workload's layer_shapes and activation scales, when the caller has them already."""
     network = workload.network
-    shapes = layer_shapes(network, torch.from_numpy(workload.test.images))
+    shapes = shapes or layer_shapes(network, torch.from_numpy(workload.test.images))
     chosen = layer or max(shapes, key=lambda s: s.k_rows * s.filters * s.positions).name
     op = next(o for o in network.layers if o.name == chosen)
-    scale = activation_scales(network, torch.from_numpy(workload.calibration.images[:500]))[chosen]
+    scale = (scales or _calibration_scales(workload))[chosen]
     positions = next(s.positions for s in shapes if s.name == chosen)
     images = min(len(workload.test), -(-n_operations // positions))
     inputs = network.layer_inputs(torch.from_numpy(workload.test.images[:images]))[chosen]
@@ -325,6 +367,10 @@ def mac_operands(workload: LoadedWorkload, n_operations: int, array_rows: int, l
     return frame, label, meta
 
 
+def _calibration_scales(workload: LoadedWorkload) -> dict[str, float]:
+    return activation_scales(workload.network, torch.from_numpy(workload.calibration.images[:500]))
+
+
 def mixed_operands(workload: LoadedWorkload, n_operations: int, array_rows: int, macs: int = 16,
                    seed: int = 0) -> tuple[pd.DataFrame, str]:
     """The operand streams of `macs` MACs of the busiest layer (random weight rows and filters, fixed
@@ -333,12 +379,13 @@ def mixed_operands(workload: LoadedWorkload, n_operations: int, array_rows: int,
     network = workload.network
     shapes = layer_shapes(network, torch.from_numpy(workload.test.images))
     layer = max(shapes, key=lambda s: s.k_rows * s.filters * s.positions)
+    scales = _calibration_scales(workload)  # once, not once per MAC (500 calibration images each time)
     rng = np.random.default_rng(seed)
     per_mac = -(-n_operations // macs)
     frames = []
     for filt, k in zip(rng.choice(layer.filters, size=macs, replace=layer.filters < macs),
                        rng.choice(layer.k_rows, size=macs, replace=layer.k_rows < macs)):
-        frame, _, _ = mac_operands(workload, per_mac, array_rows, layer.name, int(filt), int(k))
+        frame, _, _ = mac_operands(workload, per_mac, array_rows, layer.name, int(filt), int(k), shapes=shapes, scales=scales)
         frames.append(frame)
     mixed = pd.concat(frames, ignore_index=True).head(n_operations)
     return mixed, f"{macs} MACs of {layer.name} ({network.meta.get('source')}), {per_mac} operations each"
