@@ -55,11 +55,19 @@ def eda_command(cache: Path, out: Path, corner: str, targets: str = TARGETS, *ex
             "--targets", targets, "--corner", corner, *jobs, "--out", str(out), *extra]
 
 
+def _as_a_terminal_job() -> None:
+    # A disposition of SIG_IGN is inherited across exec, and Python then never raises
+    # KeyboardInterrupt: in a full suite run some worker ignores SIGINT by the time this test runs
+    # (alone it passes). A job started from a terminal has the default disposition; give it that.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(command: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
     # Its own process group, so the kill reaches everything in it, as a kill of a shell job would.
     with open(log, "ab") as handle:
         return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=handle, stderr=handle,
-                                start_new_session=True, env={**os.environ, **(env or {})})
+                                start_new_session=True, env={**os.environ, **(env or {})},
+                                preexec_fn=_as_a_terminal_job)
 
 
 def run(command: list[str], env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
