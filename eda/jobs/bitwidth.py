@@ -15,7 +15,6 @@ Reconfiguration for Energy-Efficient Deep Learning Hardware") on our flow.
 
 from __future__ import annotations
 
-import importlib.metadata
 import math
 import tempfile
 import time
@@ -142,16 +141,6 @@ def characterize_widths(widths: tuple[int, ...], settings: BitwidthSettings, pla
     return table, result, platform
 
 
-def _package_versions() -> dict[str, str]:
-    versions = {}
-    for name in ("voltscale", "numpy", "pandas", "torch"):
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
 def _input_files(platform, characterization) -> dict:
     from eda.nn.data import fashion_mnist_dir
     from eda.nn.fashion import REFERENCE_DIR, REFERENCE_NAME
@@ -169,7 +158,7 @@ def _input_files(platform, characterization) -> dict:
 
 def run_bitwidth(settings: BitwidthSettings, out_dir: Path, platforms_dir, cache_dir: Path, command: list[str],
                  echo: Callable[[str], None] = print) -> dict[str, Path]:
-    from eda.flow.versions import tool_versions
+    from eda.flow.versions import package_versions, tool_versions
     from eda.nn.bitwidth import bitwidth_logits, macs_per_inference
     from eda.nn.data import load_fashion_mnist
     from eda.nn.fashion import load_reference
@@ -278,7 +267,7 @@ def run_bitwidth(settings: BitwidthSettings, out_dir: Path, platforms_dir, cache
     }
     manifest = {
         "settings": asdict(settings), "inputs": {**_input_files(platform, charz), "rtl_sha256": rtl},
-        "tools": tools, "packages": _package_versions(), "sta_settings": asdict(STA_SETTINGS),
+        "tools": tools, "packages": package_versions("voltscale", "numpy", "pandas", "torch"), "sta_settings": asdict(STA_SETTINGS),
         "runs": [{"variant": e["variant"], "cache_key": e["cache_key"], "cached": e["cached"]} for e in charz.runs],
     }
     result = BitwidthResult(table, selection_table, macs_table, summary, manifest)

@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import math
 import tempfile
@@ -309,16 +308,6 @@ def mac_power_w(row: pd.Series, clock_ns: float) -> float:
 # ----------------------------------------------------------------------------------------------
 
 
-def _package_versions() -> dict[str, str]:
-    versions = {}
-    for name in ("voltscale", "numpy", "pandas", "torch"):
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
 def _check(settings: SelectiveSettings) -> None:
     if not (math.isfinite(settings.max_loss) and 0 <= settings.max_loss < 1):
         raise EdaError(f"--max-loss must be in [0, 1), got {settings.max_loss}")
@@ -336,7 +325,7 @@ def run_selective(settings: SelectiveSettings, out_dir: Path, platforms_dir, cac
                   echo: Callable[[str], None] = print) -> dict[str, Path]:
     import torch
 
-    from eda.flow.versions import tool_versions
+    from eda.flow.versions import package_versions, tool_versions
     from eda.jobs import workload as wl
     from eda.method.bitwidth import wilson_interval
     from eda.method.table2 import minimum_voltages
@@ -622,7 +611,7 @@ def run_selective(settings: SelectiveSettings, out_dir: Path, platforms_dir, cac
         "paper": PAPER, "checks": checks,
     }
     manifest = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(settings).items()},
-                "inputs": inputs, "tools": tools, "packages": _package_versions(), "sta_settings": asdict(run.sta),
+                "inputs": inputs, "tools": tools, "packages": package_versions("voltscale", "numpy", "pandas", "torch"), "sta_settings": asdict(run.sta),
                 "runs": [{"variant": e["variant"], "cache_key": e["cache_key"], "cached": e["cached"]}
                          for e in charz.runs + charz_chosen.runs]}
     result = SelectiveResult(sweep, bits_frame, search, macs_table, comparison, summary, manifest)
