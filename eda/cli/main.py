@@ -182,6 +182,7 @@ def _register_commands() -> None:
     from eda.cli.bitwidth import bitwidth_command
     from eda.cli.selective import selective_command
     from eda.cli.compare import compare_command
+    from eda.cli.cross_pdk import cross_pdk_command
     from eda.cli.dta import dta_command
     from eda.cli.export import export_command
     from eda.cli.array import array_command
@@ -201,6 +202,7 @@ def _register_commands() -> None:
     cli.add_command(bitwidth_command)
     cli.add_command(selective_command)
     cli.add_command(compare_command)
+    cli.add_command(cross_pdk_command)
     cli.add_command(power_command)
     cli.add_command(dta_command)
     cli.add_command(export_command)
