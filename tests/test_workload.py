@@ -22,7 +22,7 @@ from eda.nn.accuracy import column_row_orders  # noqa: E402
 from eda.nn.data import load_npz, read_idx  # noqa: E402
 from eda.nn.faults import FaultModel, LayerFaults, bit_cdf, injected_logits, stream  # noqa: E402
 from eda.nn.network import load_user_model, mapped_network  # noqa: E402
-from eda.nn.vmin import paired_stats, search_vmin  # noqa: E402
+from eda.nn.vmin import Workload, evaluate_point, paired_stats, point_key, run_passes, search_vmin  # noqa: E402
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -191,21 +191,29 @@ def test_the_same_streams_give_the_same_failures_and_another_repeat_others():
 
 
 def reference_draw(p, trials, rng):
-    """draw_failures as first written: a stable lexsort finds repeated (weight, trial) pairs."""
-    counts = rng.binomial(trials, np.clip(p.ravel(), 0.0, 1.0))
-    weights = np.repeat(np.arange(p.size), counts)
-    chosen = rng.integers(0, trials, size=len(weights))
-    every = counts[weights] == trials
-    if every.any():
-        chosen[every] = np.concatenate([np.arange(trials)] * int((counts == trials).sum()))
-    for _ in range(1000):
-        order = np.lexsort((chosen, weights))
-        repeated = np.zeros(len(weights), dtype=bool)
-        repeated[order[1:]] = (weights[order[1:]] == weights[order[:-1]]) & (chosen[order[1:]] == chosen[order[:-1]])
-        if not repeated.any():
-            break
-        chosen[repeated] = rng.integers(0, trials, size=int(repeated.sum()))
-    return weights, chosen
+    """_draw one weight at a time, as its docstring says: per round, each weight still open gets its
+    gaps (inverse-transform geometric, in weight order, from one stream); trials below `trials` fail."""
+    import eda.nn.faults as faults_module
+
+    p = np.clip(p.ravel(), 0, 1)
+    found = {w: [] for w in range(p.size)}
+    open_weights = {w: -1 for w in range(p.size) if p[w] > 0}
+    while open_weights:
+        still = {}
+        for w, last in open_weights.items():
+            mean = p[w] * trials
+            draws = int(min(np.ceil(mean + faults_module.SPARE_SD * np.sqrt(mean * (1 - p[w])) + faults_module.SPARE),
+                            trials - 1 - last))
+            scale = 0.0 if p[w] == 1 else -1.0 / np.log1p(-p[w])
+            for e in rng.standard_exponential(draws):
+                last += int(min(e * scale, trials)) + 1
+                if last < trials:
+                    found[w].append(last)
+            if last < trials - 1:
+                still[w] = last
+        open_weights = still
+    weights = np.array([w for w in range(p.size) for _ in found[w]], dtype=np.int64)
+    return weights, np.array([t for w in range(p.size) for t in found[w]], dtype=np.int64)
 
 
 def reference_logits(network, images, faults, streams):
@@ -294,22 +302,46 @@ def test_vectorized_injection_matches_a_loop_over_failures(strategy, triangle, m
     assert torch.equal(logits, reference_logits(network, images, faults, streams))
 
 
-def test_failure_draws_match_the_sorted_reference_with_many_repeats(monkeypatch):
-    """Few trials per weight force repeated (weight, trial) pairs and several redraw rounds; small
-    blocks put weights on block edges."""
+@pytest.mark.parametrize("block, spare_sd, spare", [(1 << 16, 6, 4), (5, 6, 4), (3, 0, 1)])
+def test_failure_draws_match_the_one_weight_at_a_time_reference(block, spare_sd, spare, monkeypatch):
+    """Small blocks put weights on block edges; no spare gaps force several rounds per weight."""
     import eda.nn.faults as faults_module
 
+    monkeypatch.setattr(faults_module, "BLOCK", block)
+    monkeypatch.setattr(faults_module, "SPARE_SD", spare_sd)
+    monkeypatch.setattr(faults_module, "SPARE", spare)
     p = np.random.default_rng(4).random((40, 7)) * 0.9
     p[3, 2] = p[17, 0] = 1.0
-    for block, table in ((1 << 16, 1 << 24), (5, 1 << 24), (5, 0)):   # table 0: repeats found by binary search
-        monkeypatch.setattr(faults_module, "BLOCK", block)
-        monkeypatch.setattr(faults_module, "MARK_TABLE", table)
-        for seed in range(3):
-            got = faults_module.draw_failures(p, 6, np.random.default_rng(seed), 10**9)
-            want = reference_draw(p, 6, np.random.default_rng(seed))
-            assert all(np.array_equal(a, b) for a, b in zip(got, want))
-            pairs = got[0] * 6 + got[1]
-            assert len(np.unique(pairs)) == len(pairs)
+    p[5] = 0.0
+    p[6, 1] = 1e-12
+    for seed in range(3):
+        got = faults_module.draw_failures(p, 9, np.random.default_rng(seed), 10**9)
+        want = reference_draw(p, 9, np.random.default_rng(seed))
+        assert all(np.array_equal(a, b) for a, b in zip(got, want))
+        weights, trials = got
+        assert np.all(np.diff(weights) >= 0) and np.all((trials >= 0) & (trials < 9))
+        assert np.all(np.diff(trials)[np.diff(weights) == 0] > 0)           # distinct, increasing per weight
+        assert (weights == 3 * 7 + 2).sum() == 9 and not np.isin(weights, np.arange(35, 42)).any()
+
+
+def test_failure_draws_are_a_bernoulli_process():
+    """Counts per weight are Binomial(trials, p) (mean and variance within 5 standard errors), every
+    trial is as likely, and the expected count above the cap is refused before anything is drawn."""
+    import eda.nn.faults as faults_module
+
+    p = np.full(20_000, 0.02)
+    trials = 500
+    failures = faults_module._draw(p, trials, np.random.default_rng(2), 10**9)
+    counts = failures.counts
+    mean, variance = trials * 0.02, trials * 0.02 * 0.98
+    assert abs(counts.mean() - mean) < 5 * np.sqrt(variance / len(p))
+    assert abs(counts.var() - variance) < 5 * variance * np.sqrt(2 / len(p))
+    per_trial = np.bincount(failures.chosen, minlength=trials)
+    expected = len(p) * 0.02
+    chi2 = float(((per_trial - expected) ** 2 / expected).sum())
+    assert chi2 < trials + 5 * np.sqrt(2 * trials)
+    with pytest.raises(faults_module.FailureCap, match="200000 failures, more than 199999"):
+        faults_module._draw(p, trials, np.random.default_rng(2), 199_999)
 
 
 # ------------------------------------------------------------------------------------------ statistics
@@ -344,6 +376,71 @@ def test_bisection_finds_the_boundary_with_few_evaluations():
     vmin, points = search_vmin(grid, evaluate)
     assert vmin == 1.45 and len(seen) <= 5 and 1.4 in seen
     assert np.isnan(search_vmin(grid, lambda v: (Stats(False), "k"))[0])
+
+
+
+def tiny_workload(images: int) -> Workload:
+    """The tiny network on random images labelled with its own clean predictions (clean accuracy 1)."""
+    network = tiny_network()
+    torch.manual_seed(2)
+    x = torch.rand(images, 2, 4, 4)
+    return Workload(network, x, network.forward(x).argmax(1).numpy())
+
+
+def drop_everywhere(network, p: float):
+    return faults_for(network, {n: np.full(s, p) for n, s in network.layer_shapes().items()}, {})
+
+
+def test_every_image_is_evaluated_when_a_batch_would_overflow_the_caps(monkeypatch):
+    import eda.nn.faults as faults_module
+
+    workload = tiny_workload(300)
+    faults = drop_everywhere(workload.network, 0.02)
+    trials = 300 * (3 * 2 * 9 * 16 + 5 * 48)          # conv: 54 weights x 16 positions; linear: 240 weights
+    monkeypatch.setattr(faults_module, "MAX_FAILURES", 400)  # a 300-image batch has ~2,800 conv failures
+    correct, images, failures = run_passes(workload, faults, 0, "d", "b", 1.5, range(1))
+    assert images == 300 and len(correct) == 300
+    assert abs(failures - 0.02 * trials) < 5 * np.sqrt(0.02 * trials)
+    again = run_passes(workload, faults, 0, "d", "b", 1.5, range(1))
+    assert np.array_equal(again[0], correct) and again[2] == failures
+    # one image alone over the cap: the point has collapsed, and fails
+    monkeypatch.setattr(faults_module, "MAX_FAILURES", 5)
+    stats, _ = evaluate_point(workload, faults, design="d", budget="b", vdd=1.5, seed=0, case_key="c", max_loss=0.03,
+                              min_repeats=2, max_repeats=4, target_half_width=0.005, cache_dir=None)
+    assert stats.images == 1 and stats.repeats == 0 and not stats.passes and np.isnan(stats.accuracy)
+
+
+def test_a_clearly_failing_point_stops_early_and_a_passing_one_never(monkeypatch):
+    import eda.nn.vmin as vmin_module
+
+    monkeypatch.setattr(vmin_module, "BATCH", 100)
+    workload = tiny_workload(2000)
+    failing = drop_everywhere(workload.network, 0.5)
+    correct, images, _ = run_passes(workload, failing, 0, "d", "b", 1.5, range(1), stop_loss=0.03)
+    assert images == 100 and len(correct) == 100          # the first look after >= MIN_IMAGES images
+    diff = workload.clean_correct[:100].astype(float) - correct
+    assert diff.mean() - 3.290527 * diff.std(ddof=1) / 10 > 0.03
+    # without a stop loss, or with one the loss is not clearly above, every image runs
+    assert run_passes(workload, failing, 0, "d", "b", 1.5, range(1))[1] == 2000
+    assert run_passes(workload, failing, 0, "d", "b", 1.5, range(1), stop_loss=0.9)[1] == 2000
+    stats, _ = evaluate_point(workload, failing, design="d", budget="b", vdd=1.5, seed=0, case_key="c", max_loss=0.03,
+                              min_repeats=2, max_repeats=4, target_half_width=0.005, cache_dir=None, stop_loss=0.03)
+    assert (stats.images, stats.repeats, stats.passes) == (100, 1, False)
+    mild = drop_everywhere(workload.network, 1e-4)
+    stats, _ = evaluate_point(workload, mild, design="d", budget="b", vdd=1.5, seed=0, case_key="c", max_loss=0.03,
+                              min_repeats=2, max_repeats=4, target_half_width=0.005, cache_dir=None, stop_loss=0.03)
+    assert stats.images == 2000 and stats.repeats >= 2 and stats.passes
+
+
+def test_point_key_covers_every_setting_of_the_evaluation():
+    base = {"min_repeats": 2, "half_width": 0.005, "stop_loss": 0.03}
+    key = point_key("c", 1.5, 4, 1, **base)
+    assert key == point_key("c", 1.5, 4, 1, **base)
+    others = [point_key("c", 1.5, 4, 1, **{**base, name: value})
+              for name, value in (("min_repeats", 3), ("half_width", 0.01), ("stop_loss", 0.005), ("stop_loss", None))]
+    others += [point_key("d", 1.5, 4, 1, **base), point_key("c", 1.45, 4, 1, **base), point_key("c", 1.5, 3, 1, **base),
+               point_key("c", 1.5, 4, 2, **base)]
+    assert len({key, *others}) == len(others) + 1
 
 
 # ------------------------------------------------------------------------------------------ utilization

@@ -275,7 +275,7 @@ class Points:
         self.evaluated += 1
         return evaluate_point(self.run, faults, design=design, budget=self.label, vdd=vdd, seed=self.settings.seed,
                               case_key=key, max_loss=max_loss, min_repeats=MIN_REPEATS, max_repeats=MAX_REPEATS,
-                              target_half_width=HALF_WIDTH, cache_dir=self.cache_dir)
+                              target_half_width=HALF_WIDTH, cache_dir=self.cache_dir, stop_loss=max_loss)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ user's own model and data replace it through `[workload]` in the configuration (
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -258,12 +259,18 @@ def minimum_supplies(workload: LoadedWorkload, cases: list[DesignCase], maps: di
             key = case_key({"design": case.design, "kind": case.kind, "strategy": case.strategy, "budget": case.budget,
                             "unrecovered": unrecovered, "network": network_id, "data": data_id},
                            [mac_p, bits, maps[case.strategy].permutation.row_source])
+            started = time.monotonic()
             stats, point = _evaluate_point(run, lambda: fault_model(network, case.kind, mac_p, maps[case.strategy], unrecovered,
                                                                     bits, scales, orders[case.strategy]),
                                            design=case.design, budget=case.budget, vdd=vdd, seed=settings.seed, case_key=key,
                                            max_loss=threshold, min_repeats=settings.min_repeats,
                                            max_repeats=settings.max_repeats, target_half_width=settings.target_half_width,
-                                           cache_dir=cache_dir)
+                                           cache_dir=cache_dir, stop_loss=max(settings.max_losses))
+            seconds = time.monotonic() - started
+            if seconds > 1.0:  # evaluated now, not read from the cache: say what the time went to
+                echo(f"    {case.design}/{case.budget} at {vdd:.2f} V: loss {stats.loss:+.2%} "
+                     f"[{stats.loss_ci_low:+.2%}, {stats.loss_ci_high:+.2%}] on {stats.images} images x {stats.repeats} "
+                     f"passes, {stats.failures_per_pass:.3g} failures per pass, {seconds:.0f} s")
             points[(case.design, case.budget, vdd)] = {
                 "design": case.design, "kind": case.kind, "strategy": case.strategy, "budget": case.budget,
                 "vdd": vdd, "mean_mac_p_error": float(mac_p.mean()), "max_mac_p_error": float(mac_p.max()),
@@ -292,19 +299,21 @@ COLLAPSED_SUFFIX = ".collapsed.json"
 
 
 def _evaluate_point(run, faults, *, design: str, budget: str, vdd: float, seed: int, case_key: str, max_loss: float,
-                    min_repeats: int, max_repeats: int, target_half_width: float, cache_dir: Path | None):
+                    min_repeats: int, max_repeats: int, target_half_width: float, cache_dir: Path | None,
+                    stop_loss: float | None):
     """eda.nn.vmin.evaluate_point, with the fault model built only when the point is not cached
     (faults: () -> FaultModel), and collapsed points cached too.
 
-    A collapsed point (failures beyond the injection's caps even on MIN_IMAGES images) has no
+    A collapsed point (failures beyond the injection's caps on a single image) has no
     correct-count vector, so evaluate_point keeps nothing of it and every run used to redo the
-    halvings that find it collapsed (most of a cached run's accuracy time). Its stats are kept here
+    batch splits that find it collapsed (most of a cached run's accuracy time). Its stats are kept here
     as <key>.collapsed.json beside the cached points, under the same key."""
     import json
 
     from eda.nn.vmin import PointStats, evaluate_point, point_key
 
-    key = point_key(case_key, vdd, max_repeats, seed)
+    key = point_key(case_key, vdd, max_repeats, seed, min_repeats=min_repeats, half_width=target_half_width,
+                    stop_loss=stop_loss)
     folder = Path(cache_dir) / "accuracy-points" if cache_dir is not None else None
     collapsed = folder / f"{key}{COLLAPSED_SUFFIX}" if folder is not None else None
     if collapsed is not None and collapsed.is_file():
@@ -318,7 +327,7 @@ def _evaluate_point(run, faults, *, design: str, budget: str, vdd: float, seed: 
     cached = folder is not None and (folder / f"{key}.npz").is_file()
     stats, point = evaluate_point(run, None if cached else faults(), design=design, budget=budget, vdd=vdd, seed=seed,
                                   case_key=case_key, max_loss=max_loss, min_repeats=min_repeats, max_repeats=max_repeats,
-                                  target_half_width=target_half_width, cache_dir=cache_dir)
+                                  target_half_width=target_half_width, cache_dir=cache_dir, stop_loss=stop_loss)
     if collapsed is not None and not cached and stats.repeats == 0 and not stats.passes:
         from dataclasses import asdict
 

@@ -16,11 +16,11 @@ permutation, eda.nn.accuracy.weight_error_probabilities). A failure is one of tw
   pass are applied independently (each sees the error-free S); later wrap-around is not modelled.
 
 Instead of drawing one number per multiplication (9.2e10 per pass for the reference network), the
-number of failures of each weight over the B x P multiplications it takes part in is drawn from
-Binomial(B P, p), their (image, position) uniformly, and only those outputs are patched on top
-of the layer's error-free output: the cost is one inference plus the failures. The failures are
-handled in blocks of whole weights (about BLOCK failures each, small enough to stay in cache):
-repeated (weight, trial) pairs are found by sorting int32 keys per block, a dropped product is
+failing ones among the B x P multiplications each weight takes part in are found by geometric gaps
+between them (an exact Bernoulli process with the weight's p, no trial drawn twice; _draw), and
+only those outputs are patched on top of the layer's error-free output: the cost is one inference
+plus the failures. The failures are handled in blocks of whole weights (about BLOCK failures each,
+small enough to stay in cache): a dropped product is
 gathered from the layer input by flat index and its negation added to the output with index_add_,
 and a flip's partial sum is one row of `rows` float32 products, masked below the failing MAC and
 summed by torch, the flips of one column (filter, tile) at a time. Patches are added to an output
@@ -28,10 +28,9 @@ element in failure order (drops, then flips), serially, so the logits are the sa
 any torch thread count (index_put_ with accumulate=True, used before, adds in parallel with atomics
 on more than one thread). `bench/bench_injection.py` measures the cost against plain inference.
 
-Where a layer would need more than `MAX_FAILURES` dropped products or `MAX_FLIPS` flips in one pass,
-the point is evaluated on the first images only, so that it fits (recorded as `images` of the point;
-at those error rates the network has collapsed, and a few hundred images show it within a narrow
-interval).
+`MAX_FAILURES` dropped products and `MAX_FLIPS` flips per layer and forward pass bound the memory of
+one pass: a pass expected to need more raises TooManyFailures before anything is drawn, and
+eda/nn/vmin.py splits its batch of images until it fits, so every image is still evaluated.
 
 Random streams: one numpy PCG64 per (seed, design, budget, supply, repeat, layer, stream), so a
 point's numbers do not depend on which other points are computed, in what order, or on `-j`.
@@ -50,10 +49,10 @@ from eda.core.errors import EdaError
 from eda.nn.network import MappedNetwork
 
 ACC_BITS = 24
-MAX_FAILURES = 4_000_000    # dropped products patched per layer and pass
-MAX_FLIPS = 40_000          # partial-sum flips per layer and pass (each gathers its column's products)
+MAX_FAILURES = 16_000_000   # dropped products patched per layer and forward pass (about 0.2 GB of indices)
+MAX_FLIPS = 400_000         # partial-sum flips per layer and forward pass (each gathers its column's products)
 BLOCK = 1 << 16             # failures per block of whole weights
-MARK_TABLE = 1 << 24        # (weight, trial) keys of a block looked up in a table up to this range
+SPARE_SD, SPARE = 6, 4      # gaps drawn per weight: its mean count + SPARE_SD sd + SPARE (more in a rare next round)
 FLIP_ELEMENTS = 1 << 18     # products gathered at once for the flips' partial sums
 TRIANGLE_MIN = 0.125        # a column masks its flips' rows with a (rows x rows) table from rows / 8 flips on
 
@@ -72,8 +71,11 @@ class FaultModel:
     flip_bit_cdf: np.ndarray    # (ACC_BITS,) P(flipped bit <= b)
 
 
-def stream(seed: int, design: str, budget: str, vdd: float, repeat: int, layer: int, kind: int) -> np.random.Generator:
-    key = [seed, zlib.crc32(design.encode()), zlib.crc32(budget.encode()), int(round(vdd * 10_000)), repeat, layer, kind]
+def stream(seed: int, design: str, budget: str, vdd: float, repeat: int, layer: int, kind: int,
+           chunk: tuple[int, ...] = ()) -> np.random.Generator:
+    """chunk: which images of the pass (first image, count), so that a batch split differently draws anew."""
+    key = [seed, zlib.crc32(design.encode()), zlib.crc32(budget.encode()), int(round(vdd * 10_000)), repeat, layer, kind,
+           *chunk]
     return np.random.default_rng(key)
 
 
@@ -114,35 +116,77 @@ class Failures:
 
 
 def draw_failures(p: np.ndarray, trials: int, rng: np.random.Generator, cap: int) -> tuple[np.ndarray, np.ndarray]:
-    """(flat weight index, trial index) of every failing multiplication: Binomial(trials, p) failures
-    per weight, at distinct trials (image x position), uniformly. More than `cap`: FailureCap (the
-    count is known before anything is materialized)."""
+    """(flat weight index, trial index) of every failing multiplication: each weight fails at each
+    trial (image x position) independently with its probability, weight-major, trials increasing
+    (_draw). More than `cap`: FailureCap."""
     failures = _draw(p, trials, rng, cap)
     return failures.weights(), failures.chosen
 
 
 def _draw(p: np.ndarray, trials: int, rng: np.random.Generator, cap: int) -> Failures:
-    """The draws, in this order: the binomial counts; one uniform trial per failure, weight-major;
-    the trials 0..trials-1 in order for a weight failing at every trial; then, while a weight has
-    the same trial twice, a new trial for every repeat but the first (lowest index) of each pair,
-    all at once in index order (up to 1000 rounds)."""
-    counts = rng.binomial(trials, np.clip(p.ravel(), 0.0, 1.0))
-    total = int(counts.sum())
-    if total > cap:
-        raise FailureCap(total, cap)
-    chosen = rng.integers(0, trials, size=total)
-    starts = np.cumsum(counts) - counts
-    full = np.flatnonzero(counts == trials)
-    if len(full):
-        chosen[(starts[full][:, None] + np.arange(trials)[None, :]).ravel()] = np.tile(np.arange(trials), len(full))
-    failures = Failures(counts, chosen, trials, _blocks(counts, trials))
-    blocks = failures.blocks
-    for _ in range(1000):
-        repeated, blocks = _repeats(failures, blocks)
-        if not len(repeated):
-            break
-        chosen[repeated] = rng.integers(0, trials, size=len(repeated))
-    return failures
+    """Every weight fails at each of its `trials` trials independently with its probability p. The
+    failing trials of a weight, in increasing order, are the partial sums (minus one) below `trials`
+    of Geometric(p) gaps, so no trial is drawn twice and nothing is redrawn: an exact Bernoulli
+    process at the cost of its failures. Gaps are drawn for all weights at once, enough for a
+    weight's mean count plus six standard deviations; a weight whose gaps end before its last
+    trial gets more, in further rounds (rare). More than `cap` failures expected: FailureCap before
+    anything is drawn (and after drawing, if the count itself exceeds it)."""
+    p = np.clip(np.asarray(p, dtype=np.float64).ravel(), 0.0, 1.0)
+    expected = float(p.sum()) * trials
+    if expected > cap:
+        raise FailureCap(int(expected), cap)
+    weights = np.flatnonzero(p > 0)
+    last = np.full(len(weights), -1, dtype=np.int64)        # the last trial drawn so far, per weight
+    rounds = []                                              # (weights, failures kept per weight, their trials)
+    while len(weights):
+        pw = p[weights]
+        mean = pw * trials
+        draws = np.ceil(mean + SPARE_SD * np.sqrt(mean * (1 - pw)) + SPARE).astype(np.int64)
+        draws = np.minimum(draws, trials - 1 - last)        # every gap is at least one trial
+        with np.errstate(divide="ignore"):                   # p = 1: log(0); its gaps are all 1
+            scale = -1.0 / np.log1p(-pw)
+        kept, chosen, tail = _gap_round(scale, draws, last, trials, rng)
+        rounds.append((weights, kept, chosen))
+        more = tail < trials - 1                             # all kept, and trials left after them
+        weights, last = weights[more], tail[more]
+    counts = np.zeros(len(p), dtype=np.int64)
+    for round_weights, kept, _ in rounds:
+        counts[round_weights] += kept
+    if len(rounds) > 1:                                      # later rounds: back to weight-major order
+        owner = np.concatenate([np.repeat(w, k) for w, k, _ in rounds])
+        chosen = np.concatenate([t for _, _, t in rounds])[np.argsort(owner, kind="stable")]
+    else:
+        chosen = rounds[0][2] if rounds else np.zeros(0, dtype=np.int64)
+    if len(chosen) > cap:
+        raise FailureCap(len(chosen), cap)
+    return Failures(counts, chosen, trials, _blocks(counts, trials))
+
+
+def _gap_round(scale: np.ndarray, draws: np.ndarray, last: np.ndarray, trials: int,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`draws` Geometric gaps per weight after its trial `last`, by inversion: floor(E * scale) + 1 with
+    E ~ Exp(1) and scale = -1 / log(1 - p). Returns the failures kept per weight (trial < `trials`),
+    their trials (weight-major) and each weight's last trial drawn. Done in runs of whole weights of
+    about BLOCK draws, so that every intermediate array stays in cache; the stream is read in the same
+    order as in one call."""
+    ends = np.cumsum(draws)
+    cuts = np.unique(np.concatenate([[0], np.searchsorted(ends, np.arange(BLOCK, int(ends[-1]), BLOCK), side="right"),
+                                     [len(draws)]]))
+    kept, chosen, tails = [], [], []
+    for w0, w1 in zip(cuts[:-1], cuts[1:]):
+        local = draws[w0:w1]
+        firsts = np.cumsum(local) - local
+        gaps = rng.standard_exponential(int(local.sum()))
+        gaps *= np.repeat(scale[w0:w1], local)
+        # gaps beyond the last trial all mean "beyond": capped, so the sums stay small
+        steps = np.minimum(gaps, trials, out=gaps).astype(np.int64) + 1
+        sums = np.cumsum(steps)
+        at = sums + np.repeat(last[w0:w1] - (sums[firsts] - steps[firsts]), local)   # last + this weight's gaps so far
+        keep = at < trials
+        kept.append(np.add.reduceat(keep, firsts))
+        chosen.append(at[keep])
+        tails.append(at[firsts + local - 1])
+    return np.concatenate(kept), np.concatenate(chosen), np.concatenate(tails)
 
 
 def _blocks(counts: np.ndarray, trials: int) -> np.ndarray:
@@ -157,51 +201,6 @@ def _blocks(counts: np.ndarray, trials: int) -> np.ndarray:
     first = np.concatenate([[0], ends])[cuts]
     rows = np.stack([cuts[:-1], cuts[1:], first[:-1], first[1:]], axis=1)
     return rows[rows[:, 3] > rows[:, 2]]
-
-
-def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """concatenate([arange(s, s + n) for s, n in zip(starts, lengths)])"""
-    offsets = np.cumsum(lengths) - lengths
-    return np.repeat(starts - offsets, lengths) + np.arange(int(lengths.sum()))
-
-
-def _repeats(failures: Failures, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (ascending) of every failure whose (weight, trial) equals one at a lower index (what a
-    stable sort by weight and trial marks as a repeat of its predecessor), and the blocks holding them."""
-    found, hit, marks = [], [], None
-    trials, counts, chosen = failures.trials, failures.counts, failures.chosen
-    wide = np.int64 if trials >= 2**30 else np.int32
-    for row, (w0, w1, e0, e1) in enumerate(blocks):
-        if e1 - e0 < 2:
-            continue
-        local = counts[w0:w1]
-        key = np.repeat((np.arange(w1 - w0) * trials).astype(wide), local) + chosen[e0:e1].astype(wide)
-        ordered = np.sort(key)
-        same = ordered[1:] == ordered[:-1]
-        if not same.any():
-            continue
-        values = np.unique(ordered[1:][same])
-        owners = np.unique(values // trials)              # only the failures of weights holding a repeat
-        candidates = _ranges((np.cumsum(local) - local)[owners], local[owners])
-        keys = key[candidates]
-        if (w1 - w0) * trials <= MARK_TABLE:                # membership in `values` by a table lookup
-            if marks is None:
-                marks = np.zeros(MARK_TABLE, dtype=bool)
-            marks[values] = True
-            member = marks[keys]
-            marks[values] = False
-        else:
-            member = values[np.searchsorted(values, keys).clip(0, len(values) - 1)] == keys
-        candidates, keys = candidates[member], keys[member]
-        _, first = np.unique(keys, return_index=True)      # the lowest index of each repeated pair stays
-        keep = np.ones(len(candidates), dtype=bool)
-        keep[first] = False
-        later = candidates[keep]
-        found.append(later + e0)
-        hit.append(row)
-    if not found:
-        return np.zeros(0, dtype=np.int64), blocks[:0]
-    return np.concatenate(found), blocks[hit]
 
 
 class _Layout:

@@ -11,8 +11,12 @@ mean(d) + 1.645 sd(d)/sqrt(n), is at most `max_loss`. Vmin is found by bisection
 supplies, assuming the loss does not fall as the supply is lowered (error probabilities only grow):
 the highest supply is checked first, then the boundary between the lowest passing and the highest
 failing supply is bisected, so a design costs about log2(#supplies) + 1 points, not #supplies.
-A point where even MIN_IMAGES images need more patches than the injection's caps is recorded as
-collapsed (accuracy not simulated, loss taken as total) and fails.
+Every image is evaluated: where a layer's failures would exceed the injection's memory caps the
+images go through in smaller batches. Two exceptions, both failing points: a pass run with a
+stop loss (the largest loss bound of the run) stops once the two-sided 99.9% lower bound of the
+loss is above it after at least MIN_IMAGES images (clearly_fails; `images` of the point says how
+many), and a point where a single image needs more patches than the caps is recorded as collapsed
+(accuracy not simulated, loss taken as total).
 Every evaluated point is cached by the hash of its inputs and the code that computes it.
 """
 
@@ -34,8 +38,10 @@ from eda.nn.network import MappedNetwork
 Z_TWO_SIDED = 1.959964
 Z_ONE_SIDED = 1.644854
 CODE_FILES = ("faults.py", "vmin.py", "network.py", "accuracy.py")
-FORMAT = "vmin-2"
-MIN_IMAGES = 50
+FORMAT = "vmin-3"
+MIN_IMAGES = 50      # a pass is stopped as clearly failing only after this many images
+BATCH = 2500         # images per injected forward pass, fewer where a layer's failures would exceed the caps
+Z_STOP = 3.290527    # two-sided 99.9%: the early-stop rule (clearly_fails)
 
 
 def code_version() -> str:
@@ -96,73 +102,99 @@ def paired_stats(clean: np.ndarray, correct_sum: np.ndarray, repeats: int, max_l
 
 
 def run_passes(workload: Workload, faults: FaultModel, seed: int, design: str, budget: str, vdd: float,
-               repeats: range, batch: int = 2500, images: int | None = None) -> tuple[np.ndarray, int, float]:
-    """Per-image count of correct passes over `repeats` on the first `images` images (all by default,
-    fewer where the failures would not fit), images used, failures per pass."""
+               repeats: range, images: int | None = None, stop_loss: float | None = None) -> tuple[np.ndarray, int, float]:
+    """Per-image count of correct passes over `repeats` on the first `images` images (all by default),
+    images used, failures per pass.
+
+    Images go through in batches of BATCH; a batch whose failures in one layer exceed the injection's
+    caps (memory) is split until they fit, so that every image is evaluated whatever the error rate;
+    only a single image over the caps raises TooManyFailures (the point has collapsed). With
+    `stop_loss`, the pass stops after the first batch that shows the point failing beyond doubt
+    (clearly_fails): the remaining images cannot make it pass, and at such rates they are the
+    expensive part."""
     images = images or len(workload.labels)
-    while True:
-        try:
-            correct = np.zeros(images, dtype=np.int64)
-            failures = 0
-            for repeat in repeats:
-                for start in range(0, images, batch):
-                    stop = min(start + batch, images)
-                    chunk = start // batch
+    correct = np.zeros(images, dtype=np.int64)
+    failures = 0
+    for repeat in repeats:
+        start, batch = 0, BATCH
+        while start < images:
+            stop = min(start + batch, images)
 
-                    def streams(layer, kind, repeat=repeat, chunk=chunk):
-                        return stream(seed, design, budget, vdd, repeat * 100_000 + chunk, layer, kind)
+            def streams(layer, kind, repeat=repeat, chunk=(start, stop - start)):
+                return stream(seed, design, budget, vdd, repeat, layer, kind, chunk=chunk)
 
-                    logits, counts = injected_logits(workload.network, workload.images[start:stop], faults, streams)
-                    correct[start:stop] += logits.argmax(1).numpy() == workload.labels[start:stop]
-                    failures += sum(counts.values())
-            return correct, images, failures / max(len(repeats), 1)
-        except TooManyFailures as too_many:
-            # the network has collapsed at this rate: fewer images tell it as well
-            if images <= MIN_IMAGES:
-                raise
-            images = max(MIN_IMAGES, min(images // 2, too_many.images_that_fit()))
-
-
-def collapsed_point(vdd: float, too_many: TooManyFailures) -> PointStats:
-    """Failures beyond the caps even on MIN_IMAGES images: every output is corrupted many times over."""
-    return PointStats(vdd, float("nan"), 1.0, 1.0, 1.0, 1.0, 0, too_many.images,
-                      too_many.failures / max(too_many.images, 1) * MIN_IMAGES, False)
+            try:
+                logits, counts = injected_logits(workload.network, workload.images[start:stop], faults, streams)
+            except TooManyFailures as too_many:
+                if stop - start == 1:
+                    raise
+                batch = max(1, min((stop - start) // 2, too_many.images_that_fit()))
+                continue
+            correct[start:stop] += logits.argmax(1).numpy() == workload.labels[start:stop]
+            failures += sum(counts.values())
+            start = stop
+            if stop_loss is not None and stop < images and clearly_fails(workload.clean_correct, correct[:stop], stop_loss):
+                images, correct = stop, correct[:stop]
+    return correct, images, failures / max(len(repeats), 1)
 
 
-def point_key(case_key: str, vdd: float, repeats: int, seed: int) -> str:
+def clearly_fails(clean: np.ndarray, correct: np.ndarray, stop_loss: float) -> bool:
+    """After one pass over the first len(correct) images (at least MIN_IMAGES): is the two-sided 99.9%
+    lower bound of the paired loss above stop_loss? Checked after every batch, a few dozen looks at
+    most, so a point that would pass is stopped by chance far less often than 1 in 100."""
+    n = len(correct)
+    if n < MIN_IMAGES:
+        return False
+    diff = clean[:n].astype(float) - correct
+    return float(diff.mean() - Z_STOP * diff.std(ddof=1) / np.sqrt(n)) > stop_loss
+
+
+def collapsed_point(vdd: float, too_many: TooManyFailures, images: int) -> PointStats:
+    """Failures beyond the caps on a single image: every output is corrupted many times over.
+    failures_per_pass: the overflowing layer's count for that image, times the images of the set."""
+    return PointStats(vdd, float("nan"), 1.0, 1.0, 1.0, 1.0, 0, too_many.images, too_many.failures * images, False)
+
+
+def point_key(case_key: str, vdd: float, repeats: int, seed: int, *, min_repeats: int, half_width: float,
+              stop_loss: float | None) -> str:
     digest = hashlib.sha256()
-    for part in (code_version(), case_key, round(vdd, 6), repeats, seed):
+    for part in (code_version(), case_key, round(vdd, 6), repeats, seed, min_repeats, round(half_width, 9),
+                 None if stop_loss is None else round(stop_loss, 9)):
         digest.update(repr(part).encode())
     return digest.hexdigest()[:24]
 
 
 def evaluate_point(workload: Workload, faults: FaultModel, *, design: str, budget: str, vdd: float, seed: int,
                    case_key: str, max_loss: float, min_repeats: int, max_repeats: int, target_half_width: float,
-                   cache_dir: Path | None) -> tuple[PointStats, str]:
-    key = point_key(case_key, vdd, max_repeats, seed)
+                   cache_dir: Path | None, stop_loss: float | None = None) -> tuple[PointStats, str]:
+    """One point on every test image (or, with stop_loss, until it clearly fails: run_passes), with
+    passes added from min_repeats up to max_repeats while the loss interval is wider than
+    +-target_half_width. A point stopped early keeps its single pass: more cannot change its verdict."""
+    key = point_key(case_key, vdd, max_repeats, seed, min_repeats=min_repeats, half_width=target_half_width,
+                    stop_loss=stop_loss)
     cached = Path(cache_dir) / "accuracy-points" / f"{key}.npz" if cache_dir is not None else None
     if cached is not None and cached.is_file():
         data = np.load(cached)
         correct, repeats, failures = data["correct"], int(data["repeats"]), float(data["failures"])
     else:
         try:
-            correct, images, failures = run_passes(workload, faults, seed, design, budget, vdd, range(min_repeats))
+            correct, images, failures = run_passes(workload, faults, seed, design, budget, vdd, range(1),
+                                                   stop_loss=stop_loss)
         except TooManyFailures as too_many:
-            return collapsed_point(vdd, too_many), key
-        repeats = min_repeats
-        while repeats < max_repeats:
-            stats = paired_stats(workload.clean_correct, correct[:images], repeats, max_loss)
-            if (stats["loss_ci_high"] - stats["loss_ci_low"]) / 2 <= target_half_width:
-                break
+            return collapsed_point(vdd, too_many, len(workload.labels)), key
+        repeats = 1
+        while images == len(workload.labels) and repeats < max_repeats:
+            if repeats >= min_repeats:
+                stats = paired_stats(workload.clean_correct, correct, repeats, max_loss)
+                if (stats["loss_ci_high"] - stats["loss_ci_low"]) / 2 <= target_half_width:
+                    break
             try:
-                more, more_images, more_failures = run_passes(workload, faults, seed, design, budget, vdd,
-                                                              range(repeats, repeats + 1), images=images)
+                more, _, more_failures = run_passes(workload, faults, seed, design, budget, vdd,
+                                                    range(repeats, repeats + 1), images=images)
             except TooManyFailures:
                 break
-            images = min(images, more_images)
-            correct, repeats = correct[:images] + more[:images], repeats + 1
+            correct, repeats = correct + more, repeats + 1
             failures = (failures * (repeats - 1) + more_failures) / repeats
-        correct = correct[:images]
         if cached is not None:
             from eda.core.files import atomic_write_bytes  # noqa: PLC0415  (nn writes only its cache)
 

@@ -55,17 +55,13 @@ def _caps_note(sweep: pd.DataFrame) -> str:
     """What the injection's caps did to the points with unrecovered errors."""
     erring = sweep[sweep["p_flip"] > 0]
     measured = erring[erring["accuracy"].notna() & (erring["images"] > 0)]
-    collapsed = len(erring) - len(measured)
-    note = ("- The injection (eda/nn/faults.py) caps the flips of a layer in one pass; a point whose flips exceed the cap "
-            "even on 50 images is 'collapsed' and fails, as in `eda run` (at those rates the network is taken as lost). "
-            f"Of the {len(erring)} points with unrecovered errors (p_flip > 0), {collapsed} collapsed")
-    if measured.empty:
-        return (note + ": none could be measured, since p_flip above ~1e-4 per multiplication (conv2 alone has 5.3 M per "
-                "image) overflows the cap while the timing simulation resolves 1e-4 (10,000 cycles). So here a supply passes "
-                "exactly where no unprotected late bit was observed, the bit choice at a supply is every bit late there, and "
-                "the damage ranking only orders them (which would be given up first).")
-    smallest = float(measured["p_flip"].min())
-    return note + f"; {len(measured)} were measured on some images (p_flip from {smallest:.3g})."
+    stopped = measured[measured["images"] < int(sweep["images"].max())]
+    note = ("- Every point with unrecovered errors (p_flip > 0) is injected on all test images (eda/nn/vmin.py splits a "
+            "batch of images until a layer's flips fit the injection's memory cap), except: a point whose loss is above "
+            "the bound beyond doubt (two-sided 99.9% lower bound, after at least 50 images) stops there, and a point where "
+            f"one image alone overflows the cap is 'collapsed' and fails. Of the {len(erring)} points with p_flip > 0, "
+            f"{len(stopped)} stopped early as clearly failing and {len(erring) - len(measured)} collapsed.")
+    return note
 
 
 def selective_markdown(result: SelectiveResult, runtime_s: float) -> str:
@@ -156,8 +152,8 @@ def selective_markdown(result: SelectiveResult, runtime_s: float) -> str:
         f"## The sweep ({s['test_images']} test images)\n",
         f"Accuracy = clean ({s['clean_accuracy']:.2%}, Wilson 95% [{s['clean_accuracy_wilson95'][0]:.2%}, "
         f"{s['clean_accuracy_wilson95'][1]:.2%}]) minus the paired loss, with the paired loss's 95% interval; "
-        f"{s['repeats']['min']} to {s['repeats']['max']} injected passes per point (fewer images where the failures exceed "
-        "the injection's caps; 'collapsed': not even 50 images fit); where no multiplication fails (p_flip = 0) the clean pass "
+        f"{s['repeats']['min']} to {s['repeats']['max']} injected passes per point (fewer images where a point "
+        "failed beyond doubt early; 'collapsed': one image overflows the injection's caps); where no multiplication fails (p_flip = 0) the clean pass "
         "is the answer and no injection runs (the loss interval is then the rule of three, 3/images). A supply passes when the one-sided 95% bound of the "
         f"loss is <= {s['max_loss']:.2%}; Vmin is the lowest supply at and above which every supply passes "
         "(the run's rule). Energy per inference = power at nominal x (V/Vnom)^2 x cycles per inference "
