@@ -39,7 +39,7 @@ Z_TWO_SIDED = 1.959964
 Z_ONE_SIDED = 1.644854
 CODE_FILES = ("faults.py", "vmin.py", "network.py", "accuracy.py")
 FORMAT = "vmin-3"
-MIN_IMAGES = 50      # a pass is stopped as clearly failing only after this many images
+MIN_IMAGES = 20      # a pass is stopped as clearly failing only after this many images
 BATCH = 2500         # images per injected forward pass, fewer where a layer's failures would exceed the caps
 Z_STOP = 3.290527    # two-sided 99.9%: the early-stop rule (clearly_fails)
 

@@ -58,7 +58,7 @@ def _caps_note(sweep: pd.DataFrame) -> str:
     stopped = measured[measured["images"] < int(sweep["images"].max())]
     note = ("- Every point with unrecovered errors (p_flip > 0) is injected on all test images (eda/nn/vmin.py splits a "
             "batch of images until a layer's flips fit the injection's memory cap), except: a point whose loss is above "
-            "the bound beyond doubt (two-sided 99.9% lower bound, after at least 50 images) stops there, and a point where "
+            "the bound beyond doubt (two-sided 99.9% lower bound, after at least 20 images) stops there, and a point where "
             f"one image alone overflows the cap is 'collapsed' and fails. Of the {len(erring)} points with p_flip > 0, "
             f"{len(stopped)} stopped early as clearly failing and {len(erring) - len(measured)} collapsed.")
     return note
