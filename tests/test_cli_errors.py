@@ -375,11 +375,12 @@ def test_characterize_own_verilog_with_register_io(capsys, cache, tmp_path):
     assert (out / "runs" / "mult-D3000" / "01-synth" / "yosys.log").is_file()
 
 
-def test_config_without_targets_is_rejected(tmp_path):
+def test_config_without_targets_takes_the_platforms_range(tmp_path):
+    from eda.core.platforms import load_platform
     from eda.jobs.config import load_config
-    from eda.core.errors import EdaError
+    from eda.jobs.main import delay_targets
 
     config = tmp_path / "no_targets.toml"
     config.write_text("[characterize]\ntargets_ps = []\n")
-    with pytest.raises(EdaError, match=r"(?s)no_targets\.toml: 1 problem.*characterize\.targets_ps must list at least one"):
-        load_config(config)
+    gf180 = load_platform("gf180")
+    assert gf180.targets_ps and delay_targets(load_config(config), gf180) == list(gf180.targets_ps)

@@ -97,14 +97,21 @@ def verify(kinds, mac, n_vectors, seed, error_rate, workdir):
 @click.option("--weights", default=None, help="state_dict of --model (torch.save(model.state_dict(), path))")
 @click.option("--data", default=None, help="test data: .npz with images and labels, or a folder <label>/<image>")
 @click.option("--images", default=None, type=click.IntRange(min=0), help="test images used (0: all)")
+@click.option("--platform", "platform_name", default=None,
+              help="platform config under platforms/ (overrides the config's; its delay targets, corners and supplies "
+                   "then start from the platform's defaults)")
 @click.option("--print-config", is_flag=True, help="print the resolved configuration with units and exit")
 @click.pass_context
-def run(ctx, config_path, out_dir, jobs, model, weights, data, images, print_config):
+def run(ctx, config_path, out_dir, jobs, model, weights, data, images, platform_name, print_config):
     """The main job: characterize every configured MAC kind and write reports/<platform>/."""
-    from eda.jobs.config import load_config, print_config as config_text, with_workload
+    from eda.jobs.config import load_config, print_config as config_text, with_platform, with_workload
 
     overrides = {k: v for k, v in (("model", model), ("weights", weights), ("data", data), ("images", images)) if v is not None}
-    config = with_workload(load_config(config_path), **overrides)
+    config, reset = with_platform(with_workload(load_config(config_path), **overrides), platform_name)
+    if reset:
+        click.echo(f"platform {config.platform}: {', '.join(reset)} reset from the config's {Path(config.source_path).name} "
+                   "(set for its own platform) to the defaults (platform's target range, nominal corner only, every "
+                   "FO4-table supply, automatic sizing supply)", err=True)
     if print_config:
         click.echo(config_text(config))
         return

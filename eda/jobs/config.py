@@ -69,7 +69,8 @@ VARIABLES = [
     Variable("mac.razor_bits", int, 10, "product bits in Razor flops (proposed MAC)", "bits", minimum=0, maximum=32),
     Variable("mac.accumulate_adder", str, "sklansky", "the proposed MAC's accumulate adder (yosys: behavioural +, "
              "a ripple chain after yosys 0.23)", choices=ACCUMULATE_ADDERS),
-    Variable("characterize.targets_ps", list, [], "synthesis delay targets (ABC -D)", "ps", minimum=1,
+    Variable("characterize.targets_ps", list, [], "synthesis delay targets (ABC -D; empty: the platform's "
+             "[characterize] targets_ps range)", "ps", minimum=1,
              maximum=MAX_TARGET_PS, item_type=int),
     Variable("characterize.clock_period_ns", NUMBER, 10.0, "clock for STA and power", "ns", minimum=1e-3, maximum=1e6),
     Variable("characterize.input_activity", NUMBER, 0.2, "toggles per cycle on each data input", "1/cycle",
@@ -211,8 +212,6 @@ def check_value(v: Variable, value) -> list[str]:
 def _cross_checks(values: dict[str, Any]) -> list[str]:
     """Rules that involve more than one variable."""
     problems = []
-    if "characterize.targets_ps" in values and not values["characterize.targets_ps"]:
-        problems.append("characterize.targets_ps must list at least one delay target (ps)")
     if values.get("method.tile_rows", 4) % 4:
         problems.append("method.tile_rows must be a multiple of 4 (column-wise 4to1 switches groups of 4 rows)")
     problems += _out_dir_problems(values.get("out_dir", ""))
@@ -296,6 +295,34 @@ def config_reference() -> str:
 def mac_params(config: Config, kind: str) -> MacParams:
     """The `kind` MAC with the config's [mac] widths and adder."""
     return MacParams(kind, **asdict(config.mac))
+
+
+# What a config sets for its own platform: `eda run --platform` resets these to the other platform's defaults.
+PLATFORM_SPECIFIC = ("corners", "characterize.targets_ps", "errors.vdds", "accuracy.vdds", "method.sizing_vdd")
+
+
+def with_platform(config: Config, name: str | None) -> tuple[Config, list[str]]:
+    """The configuration on platform `name` (a config under platforms/), and the keys reset to that
+    platform's defaults: corners, delay targets and supplies are the config's own platform's (sky130hd's
+    1800-3600 ps and 1.8-1.2 V mean nothing on gf180 at 5 V), so another platform starts from its own
+    (its [characterize] range, the nominal corner, every FO4-table supply). Same platform: unchanged."""
+    from dataclasses import replace
+
+    from eda.core.platforms import platform_config
+
+    if name is None or name == config.platform:
+        return config, []
+    platform_config(name)                         # an unknown name: EdaError listing the known ones
+    defaults = {v.key: v.default for v in VARIABLES}
+    reset = [key for key in PLATFORM_SPECIFIC if value_of(config, key) != defaults[key]]
+    sections = {}
+    for key in PLATFORM_SPECIFIC:
+        section, _, field_name = key.rpartition(".")
+        if section:
+            sections.setdefault(section, {})[field_name] = defaults[key]
+    updated = replace(config, platform=name, corners=list(defaults["corners"]),
+                      **{section: replace(getattr(config, section), **fields) for section, fields in sections.items()})
+    return updated, reset
 
 
 def with_workload(config: Config, **values) -> Config:

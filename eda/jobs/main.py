@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from eda.core.errors import EdaError
 from eda.core.paths import REPO_ROOT
 from eda.designs.registry import Variant
 from eda.flow.characterize import characterize, write_outputs
@@ -116,7 +117,7 @@ def characterize_kinds(config, platform, out: Path, cache_dir: Path, jobs: int |
         mac_design(mac_params(config, kind))
         for kind in config.kinds
     ]
-    targets = config.characterize.targets_ps
+    targets = delay_targets(config, platform)
     variants = [Variant(design, target) for design in designs for target in targets]
     click.echo(f"characterizing {len(designs)} MAC kinds x {len(targets)} targets on {platform.name} into {out}", err=True)
     result = characterize(variants, platform, settings, cache_dir, corners=config.corners or None,
@@ -125,6 +126,15 @@ def characterize_kinds(config, platform, out: Path, cache_dir: Path, jobs: int |
     atomic_write_text(out / "summary.md", summary_markdown(result.table, platform.nominal_corner))
     click.echo(f"wrote {csv_path} and {out / 'summary.md'}", err=True)
     return result.table, csv_path
+
+
+def delay_targets(config: Config, platform) -> list[int]:
+    """The config's delay targets (ps), else the platform's [characterize] range."""
+    targets = list(config.characterize.targets_ps) or list(platform.targets_ps)
+    if not targets:
+        raise EdaError(f"characterize.targets_ps is empty and {platform.config_path} sets no [characterize] targets_ps: "
+                       "give the delay targets (ps) in one of them")
+    return targets
 
 
 def workload_operands(config, workload):
