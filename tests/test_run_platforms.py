@@ -35,6 +35,7 @@ PLATFORMS = {
     "ihp-sg13g2": dict(targets=[1500, 3000, 5000], error_vdds=[1.2, 1.15, 1.1, 1.05, 1.0],
                        accuracy_vdds=[1.2, 1.15, 1.1], delay_ns=(1.5, 10.0)),
     "asap7": dict(targets=[300, 600, 900], error_vdds=[], accuracy_vdds=[], delay_ns=(0.1, 1.5)),
+    "nangate45": dict(targets=[400, 800, 1400], error_vdds=[], accuracy_vdds=[], delay_ns=(0.3, 3.0)),
 }
 
 
@@ -149,12 +150,13 @@ def test_reduced_run_with_the_platforms_voltage_model(platform, tmp_path):
     assert (out / "fo4.csv").read_text() == platform_fo4_table(platform).read_text()
 
 
-def test_reduced_run_on_asap7_stops_after_the_characterization(tmp_path, capsys):
-    """asap7's two corners differ in process and temperature as well as supply: no voltage law can be
-    fitted, so the run writes the characterization and stops with an error naming the missing FO4 table."""
-    code, out = run_reduced("asap7", tmp_path)
+@pytest.mark.parametrize("platform", ["asap7", "nangate45"])
+def test_reduced_run_without_a_voltage_model_stops_after_the_characterization(platform, tmp_path, capsys):
+    """asap7's and nangate45's corners differ in process and temperature as well as supply: no voltage law
+    can be fitted, so the run writes the characterization and stops with an error naming the missing FO4 table."""
+    code, out = run_reduced(platform, tmp_path)
     assert code == 1
-    assert "platform asap7 has no FO4 table" in capsys.readouterr().err
-    check_characterization(out, "asap7")
+    assert f"platform {platform} has no FO4 table" in capsys.readouterr().err
+    check_characterization(out, platform)
     assert (out / "summary.md").is_file() and (out / "manifest.json").is_file()
     assert not (out / "table2.csv").exists() and not (out / "errors").exists()

@@ -93,8 +93,9 @@ def platform_fo4_table(platform_name: str) -> Path:
     name = raw.get("fo4_table")
     if name is None:
         raise EdaError(f"platform {platform_name} has no FO4 table ({config_path} sets no fo4_table); "
-                       "make one with `eda fo4 --out DIR` (ngspice) and pass --fo4 DIR/fo4.csv, or, without SPICE models, "
-                       f"fit one to the liberty voltage corners with `eda voltage-model --platform {platform_name} --out DIR`")
+                       "make one with `eda fo4 --out DIR` (ngspice, with the PDK's SPICE models) and pass --fo4 DIR/fo4.csv, or, "
+                       f"where two liberty corners of one process and temperature differ in supply, fit one with `eda voltage-model "
+                       f"--platform {platform_name} --out DIR`; then set fo4_table in {config_path}")
     path = config_path.parent / name
     if not path.is_file():
         raise EdaError(f"{config_path}: fo4_table {name!r} does not exist ({path}); regenerate it with `eda fo4`")
