@@ -105,9 +105,25 @@ def test_a_characterization_only_run_is_named_and_bad_folders_are_refused(tmp_pa
     assert isinstance(result.exception, EdaError) and "are both runs on sky130hd" in str(result.exception)
     # a characterization-only folder alone: nothing to put side by side
     result = CliRunner().invoke(cli, ["cross-pdk", str(only), "--out", str(out)])
-    assert isinstance(result.exception, EdaError) and "none of the run folders has the method half" in str(result.exception)
+    assert isinstance(result.exception, EdaError) and "none of the run folders has error tables" in str(result.exception)
     assert not out.exists()
     empty = tmp_path / "empty"
     empty.mkdir()
     result = CliRunner().invoke(cli, ["cross-pdk", str(empty), "--out", str(out)])
     assert isinstance(result.exception, EdaError) and f"{empty / 'manifest.json'} does not exist" in str(result.exception)
+
+
+def test_a_run_without_the_method_half_contributes_its_ladders_and_error_tables(tmp_path):
+    errors_only = tmp_path / "errors_only"
+    errors_only.mkdir()
+    for name in ("manifest.json", "characterization.csv"):
+        shutil.copy(RUN / name, errors_only / name)
+    shutil.copytree(RUN / "errors", errors_only / "errors")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["cross-pdk", str(errors_only), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    text = (out / "cross_pdk.md").read_text()
+    assert "method half not run: no Table II" in text and "No run folder has the method half." in text
+    onsets = pd.read_csv(out / "error_onsets.csv")
+    assert set(onsets["kind"]) == {"tpu", "thundervolt", "proposed"} and onsets["onset_vdd_v"].notna().all()
+    assert json.loads((out / "manifest.json").read_text())["runs"][0]["method_ran"] is False

@@ -1,8 +1,8 @@
 """`eda cross-pdk`: finished `eda run` folders of several platforms, side by side.
 
-Reads (never writes) each run folder: characterization.csv and manifest.json (every run), and where the
-method half ran, method_manifest.json, errors/<kind>/error_probability.csv and table2.csv. A folder without
-the method half contributes its characterization only, and the report says so. The arithmetic is in
+Reads (never writes) each run folder: characterization.csv and manifest.json (every run),
+errors/<kind>/error_probability.csv where the platform has a voltage model, and method_manifest.json and
+table2.csv where the method half ran. The report says what each folder contributed. The arithmetic is in
 eda/method/cross_pdk.py, the writing in eda/outputs/cross_pdk.py.
 """
 
@@ -32,7 +32,8 @@ class PlatformRun:
     voltage_model: str
     settings: dict                      # test images, repeats, loss bound, sizing supply ('' where absent)
     sources: dict[str, Path] = field(default_factory=dict)
-    method_ran: bool = False
+    error_tables: bool = False          # errors/<kind>/error_probability.csv (a platform with a voltage model)
+    method_ran: bool = False            # Table II (the method half: sizing, accuracy)
 
 
 def _json(path: Path) -> dict:
@@ -81,12 +82,6 @@ def read_run(run_dir: Path) -> tuple[PlatformRun, dict[str, pd.DataFrame]]:
     run = PlatformRun(platform, run_dir, nominal_corner, nominal_vdd, voltage_model(config, config_path), {},
                       {"manifest.json": manifest_path, "characterization.csv": run_dir / "characterization.csv"})
     tables = {"characterization": characterization}
-    method_manifest = run_dir / "method_manifest.json"
-    if not method_manifest.is_file():
-        return run, tables
-    settings = _json(method_manifest).get("settings", {})
-    run.settings = {key: settings.get(key, "") for key in ("test_images", "repeats", "max_loss", "sizing_vdd", "table_budget")}
-    run.sources["method_manifest.json"] = method_manifest
     for kind in KINDS:
         path = run_dir / "errors" / kind / "error_probability.csv"
         if path.is_file():
@@ -94,9 +89,15 @@ def read_run(run_dir: Path) -> tuple[PlatformRun, dict[str, pd.DataFrame]]:
                                                   ["kind", "size_index", "target_ps", "area_um2", "delay_ns", "vdd",
                                                    "clock_ns", "p_error"])
             run.sources[f"errors/{kind}/error_probability.csv"] = path
-    tables["table2"] = read_table(run_dir / "table2.csv", "Table II", ["design", "vmin_v", "area_mm2"])
-    run.sources["table2.csv"] = run_dir / "table2.csv"
-    run.method_ran = True
+    method_manifest = run_dir / "method_manifest.json"
+    if method_manifest.is_file() and (run_dir / "table2.csv").is_file():
+        settings = _json(method_manifest).get("settings", {})
+        run.settings = {key: settings.get(key, "") for key in ("test_images", "repeats", "max_loss", "sizing_vdd",
+                                                               "table_budget")}
+        run.sources["method_manifest.json"] = method_manifest
+        tables["table2"] = read_table(run_dir / "table2.csv", "Table II", ["design", "vmin_v", "area_mm2"])
+        run.sources["table2.csv"] = run_dir / "table2.csv"
+        run.method_ran = True
     return run, tables
 
 
@@ -109,22 +110,23 @@ def build(run_dirs: list[Path]) -> tuple[list[PlatformRun], dict[str, pd.DataFra
             raise EdaError(f"{run_dir} and {seen[run.platform]} are both runs on {run.platform}: give one folder per platform")
         seen[run.platform] = Path(run_dir)
         runs.append(run)
-        if not run.method_ran:
-            continue
         for kind in KINDS:
             errors = tables.get(f"errors/{kind}")
             if errors is None:
                 continue
+            run.error_tables = True
             ladders.append(method.ladder(errors, tables["characterization"], run.platform, run.nominal_corner, run.nominal_vdd))
             onsets.append(method.error_onsets(errors, run.platform, run.nominal_vdd))
-        tables2.append(method.table2_side_by_side(tables["table2"], run.platform, run.nominal_vdd))
+        if run.method_ran:
+            tables2.append(method.table2_side_by_side(tables["table2"], run.platform, run.nominal_vdd))
     if not ladders:
-        raise EdaError("none of the run folders has the method half (errors/<kind>/error_probability.csv, table2.csv): "
-                       "nothing to put side by side")
+        raise EdaError("none of the run folders has error tables (errors/<kind>/error_probability.csv, written by `eda run` "
+                       "on a platform with a voltage model): nothing to put side by side")
     ladder_table = method.relative_to_tpu(pd.concat(ladders, ignore_index=True))
     summaries = method.ladder_summary(ladder_table)
     return runs, {"ladders": ladder_table, "ladder_summary": summaries,
-                  "error_onsets": pd.concat(onsets, ignore_index=True), "table2": pd.concat(tables2, ignore_index=True)}
+                  "error_onsets": pd.concat(onsets, ignore_index=True),
+                  "table2": pd.concat(tables2, ignore_index=True) if tables2 else pd.DataFrame()}
 
 
 def run_cross_pdk(run_dirs: list[Path], out_dir: Path, argv: list[str]) -> dict[str, Path]:

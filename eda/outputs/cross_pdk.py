@@ -37,7 +37,8 @@ def _platform_lines(runs) -> list[str]:
     for run in runs:
         s = run.settings
         accuracy = (f"{s.get('test_images')} images, up to {s.get('repeats')} passes, max loss {s.get('max_loss')}"
-                    if run.method_ran else "method half not run: characterization only")
+                    if run.method_ran else "method half not run: no Table II" if run.error_tables
+                    else "characterization only (no voltage model, no error tables)")
         rows.append([run.platform, f"{run.nominal_corner} ({run.nominal_vdd:g} V)", run.voltage_model, accuracy, str(run.run_dir)])
     return _table(["platform", "nominal corner", "voltage model (delay vs supply)", "accuracy", "run folder"], rows)
 
@@ -72,6 +73,7 @@ def _table2_lines(table2: pd.DataFrame) -> list[str]:
 
 def render_markdown(runs, tables: dict[str, pd.DataFrame]) -> str:
     skipped = [run.platform for run in runs if not run.method_ran]
+    table2 = tables["table2"]
     lines = [
         "# Every platform side by side",
         "",
@@ -99,11 +101,11 @@ def render_markdown(runs, tables: dict[str, pd.DataFrame]) -> str:
         "",
         "## Table II",
         "",
-        *_table2_lines(tables["table2"]),
+        *(_table2_lines(table2) if not table2.empty else ["No run folder has the method half."]),
         "",
     ]
     if skipped:
-        lines += [f"Characterization only (no method half, so no error table or Table II): {', '.join(skipped)}.", ""]
+        lines += [f"No Table II (the method half did not run): {', '.join(skipped)}.", ""]
     return "\n".join(lines)
 
 
@@ -142,7 +144,7 @@ def write_cross_pdk(out_dir: Path, runs, tables: dict[str, pd.DataFrame], argv: 
     manifest = {
         "command": list(argv),
         "runs": [{"platform": run.platform, "run_dir": str(run.run_dir), "nominal_corner": run.nominal_corner,
-                  "nominal_vdd": run.nominal_vdd, "voltage_model": run.voltage_model, "method_ran": run.method_ran,
+                  "nominal_vdd": run.nominal_vdd, "voltage_model": run.voltage_model, "error_tables": run.error_tables, "method_ran": run.method_ran,
                   "settings": run.settings} for run in runs],
         "sources": {name: {"path": str(path), "sha256": sha256_file(path)} for name, path in sorted(sources.items())},
         "outputs": {name: sha256_text(text) for name, text in texts.items()},
