@@ -127,3 +127,20 @@ def test_a_run_without_the_method_half_contributes_its_ladders_and_error_tables(
     onsets = pd.read_csv(out / "error_onsets.csv")
     assert set(onsets["kind"]) == {"tpu", "thundervolt", "proposed"} and onsets["onset_vdd_v"].notna().all()
     assert json.loads((out / "manifest.json").read_text())["runs"][0]["method_ran"] is False
+
+
+def test_pareto_ladder_keeps_the_netlists_no_other_beats():
+    char = pd.DataFrame([
+        # target, area, delay: 3000 and 3500 are one netlist; 2500 is bigger and no faster than 2000
+        {"kind": "tpu", "corner": "tt", "target_ps": 3500, "area_um2": 100.0, "delay_ns": 3.0, "power_w": 1e-3},
+        {"kind": "tpu", "corner": "tt", "target_ps": 3000, "area_um2": 100.0, "delay_ns": 3.0, "power_w": 1e-3},
+        {"kind": "tpu", "corner": "tt", "target_ps": 2500, "area_um2": 130.0, "delay_ns": 2.5, "power_w": 2e-3},
+        {"kind": "tpu", "corner": "tt", "target_ps": 2000, "area_um2": 120.0, "delay_ns": 2.5, "power_w": 3e-3},
+        {"kind": "tpu", "corner": "tt", "target_ps": 1500, "area_um2": 150.0, "delay_ns": 2.0, "power_w": 4e-3},
+        {"kind": "tpu", "corner": "ss", "target_ps": 1500, "area_um2": 1.0, "delay_ns": 0.1, "power_w": 4e-3},
+    ])
+    ladder = cross_pdk.pareto_ladder(char, "p", "tt")
+    assert ladder["target_ps"].tolist() == [3000, 2000, 1500] and ladder["size_index"].tolist() == [0, 1, 2]
+    assert ladder["power_mw"].tolist() == [1.0, 3.0, 4.0]
+    with pytest.raises(EdaError, match="p: no characterization row at corner ff"):
+        cross_pdk.pareto_ladder(char, "p", "ff")

@@ -117,9 +117,11 @@ def build(run_dirs: list[Path]) -> tuple[list[PlatformRun], dict[str, pd.DataFra
             run.error_tables = True
             ladders.append(method.ladder(errors, tables["characterization"], run.platform, run.nominal_corner, run.nominal_vdd))
             onsets.append(method.error_onsets(errors, run.platform, run.nominal_vdd))
+        if not run.error_tables:          # no voltage model: the ladder from the characterization alone
+            ladders.append(method.pareto_ladder(tables["characterization"], run.platform, run.nominal_corner))
         if run.method_ran:
             tables2.append(method.table2_side_by_side(tables["table2"], run.platform, run.nominal_vdd))
-    if not ladders:
+    if not onsets:
         raise EdaError("none of the run folders has error tables (errors/<kind>/error_probability.csv, written by `eda run` "
                        "on a platform with a voltage model): nothing to put side by side")
     ladder_table = method.relative_to_tpu(pd.concat(ladders, ignore_index=True))

@@ -34,6 +34,27 @@ def ladder(error_table: pd.DataFrame, characterization: pd.DataFrame, platform: 
     return merged.sort_values("size_index").reset_index(drop=True)
 
 
+def pareto_ladder(characterization: pd.DataFrame, platform: str, nominal_corner: str) -> pd.DataFrame:
+    """For a platform without error tables: per kind, the Pareto-optimal netlists at the nominal corner (no
+    other row is as small and as fast, one of them strictly), numbered from the smallest as size_index."""
+    nominal = characterization[characterization["corner"] == nominal_corner]
+    rows = []
+    for kind, group in nominal.groupby("kind", sort=False):
+        group = group.sort_values(["area_um2", "delay_ns", "target_ps"]).drop_duplicates(["area_um2", "delay_ns"])
+        best_delay = np.inf
+        for row in group.itertuples(index=False):      # by area: a row is kept when it is faster than every smaller one
+            if row.delay_ns < best_delay:
+                best_delay = row.delay_ns
+                rows.append({"platform": platform, "kind": kind, "target_ps": int(row.target_ps),
+                             "area_um2": float(row.area_um2), "delay_ns": float(row.delay_ns),
+                             "power_mw": float(row.power_w) * 1e3})
+    ladder = pd.DataFrame(rows)
+    if ladder.empty:
+        raise EdaError(f"{platform}: no characterization row at corner {nominal_corner}")
+    ladder.insert(2, "size_index", ladder.groupby("kind", sort=False).cumcount())
+    return ladder
+
+
 def relative_to_tpu(ladders: pd.DataFrame) -> pd.DataFrame:
     """area, delay and power of every size over those of its platform's fastest TPU size."""
     out = ladders.copy()

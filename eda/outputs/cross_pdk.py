@@ -38,7 +38,8 @@ def _platform_lines(runs) -> list[str]:
         s = run.settings
         accuracy = (f"{s.get('test_images')} images, up to {s.get('repeats')} passes, max loss {s.get('max_loss')}"
                     if run.method_ran else "method half not run: no Table II" if run.error_tables
-                    else "characterization only (no voltage model, no error tables)")
+                    else "characterization only (no voltage model, no error tables): its ladder is the Pareto-optimal "
+                         "netlists")
         rows.append([run.platform, f"{run.nominal_corner} ({run.nominal_vdd:g} V)", run.voltage_model, accuracy, str(run.run_dir)])
     return _table(["platform", "nominal corner", "voltage model (delay vs supply)", "accuracy", "run folder"], rows)
 
