@@ -153,6 +153,11 @@ def run_method(config: Config, platform, out: Path, cache_dir: Path, basis, work
         cases.append(Case(f"proposed-{row.strategy}", "proposed", row.strategy, row.budget, np.load(out / str(row.map))))
     vdds = [float(v) for v in config.accuracy.vdds] or sorted(
         {round(float(v), 6) for v in proposed_table["vdd"] if v <= inputs.nominal_vdd + 1e-9}, reverse=True)
+    tabulated = {round(float(v), 6) for table in inputs.error_tables.values() for v in table["vdd"]}
+    missing = [v for v in vdds if round(v, 6) not in tabulated]
+    if missing:
+        raise EdaError(f"accuracy.vdds {missing} are not supplies of the error tables ({sorted(tabulated, reverse=True)}): "
+                       "list them in errors.vdds too, or leave accuracy.vdds empty")
     max_loss = float(config.accuracy.max_loss)
     losses = (max_loss,) + ((float(config.accuracy.strict_loss),) if config.accuracy.strict_loss else ())
 
@@ -165,7 +170,8 @@ def run_method(config: Config, platform, out: Path, cache_dir: Path, basis, work
                                        config.accuracy.repeats), config.accuracy.repeats, float(config.accuracy.half_width))
         sweep, vmin = wl.minimum_supplies(workload.get(), [wl.DesignCase(c.design, c.kind, c.strategy, c.budget, c.size_map)
                                                            for c in cases],
-                                          maps, inputs.error_tables, inputs.bit_tables, config.mac.razor_bits, settings, cache_dir)
+                                          maps, inputs.error_tables, inputs.bit_tables, config.mac.razor_bits, settings, cache_dir,
+                                          jobs=int(config.characterize.jobs))
         atomic_write_text(out / "accuracy" / "accuracy.csv", sweep.to_csv(index=False))
         atomic_write_text(out / "accuracy" / "vmin.csv", vmin.to_csv(index=False))
         plot_sweep(sweep, out / "accuracy" / "accuracy.png", max_loss)

@@ -8,6 +8,7 @@ user's own model and data replace it through `[workload]` in the configuration (
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -233,66 +234,105 @@ class AccuracySettings:
 
 def minimum_supplies(workload: LoadedWorkload, cases: list[DesignCase], maps: dict[str, StrategyMap],
                      error_tables: dict[str, pd.DataFrame], bit_tables: dict[str, pd.DataFrame | None],
-                     razor_bits: int, settings: AccuracySettings, cache_dir: Path | None,
+                     razor_bits: int, settings: AccuracySettings, cache_dir: Path | None, jobs: int = 1,
                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every evaluated point (accuracy.csv) and the Vmin of every case at every loss threshold (vmin.csv)."""
+    """Every evaluated point (accuracy.csv) and the Vmin of every case at every loss threshold (vmin.csv).
+
+    The cases' searches are independent (every point's draws are keyed by the point), so with jobs > 1
+    they run in that many worker processes (spawned: torch does not survive a fork once its threads
+    started), one torch thread each; the tables are assembled in case order, identical for any jobs."""
     from eda.nn.accuracy import column_row_orders
-    from eda.nn.vmin import Workload, case_key, evaluate_point, search_vmin
+    from eda.nn.vmin import Workload, case_key
 
     network = workload.network
     run = Workload(network, torch.from_numpy(workload.test.images), workload.test.labels)
     scales = activation_scales(network, torch.from_numpy(workload.calibration.images[:500]))
     orders = {strategy: column_row_orders(smap.permutation, network.layer_shapes()) for strategy, smap in maps.items()}
+    workers = min(jobs if jobs > 0 else (os.cpu_count() or 1), len(cases))
     echo(f"accuracy: {len(cases)} designs on {len(workload.test)} test images (clean {run.clean_accuracy:.4f}), "
-         f"Vmin by bisection over {len(settings.vdds)} supplies")
-    points, vmins = {}, []
+         f"Vmin by bisection over {len(settings.vdds)} supplies, {workers} worker process(es)")
     # What the network and the images are, by content (not by where they were read from).
-    network_id = network.digest()
     data_id = case_key({"images": len(workload.test)}, [workload.test.images, np.asarray(workload.test.labels)])
-    for case in cases:
-        table = error_tables[case.kind]
+    context = _SearchContext(run, scales, orders, maps, error_tables, bit_tables, razor_bits, settings, cache_dir,
+                             network.digest(), data_id)
+    if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
 
-        def evaluate(vdd, case=case, table=table):
-            p_by_size = table[np.isclose(table["vdd"], vdd, atol=1e-6)].sort_values("size_index")["p_error"].to_numpy()
-            mac_p = p_by_size[case.size_map]
-            unrecovered, bits = failure_split(bit_tables.get(case.kind), case.kind, vdd, razor_bits)
-            key = case_key({"design": case.design, "kind": case.kind, "strategy": case.strategy, "budget": case.budget,
-                            "unrecovered": unrecovered, "network": network_id, "data": data_id},
-                           [mac_p, bits, maps[case.strategy].permutation.row_source])
-            started = time.monotonic()
-            stats, point = _evaluate_point(run, lambda: fault_model(network, case.kind, mac_p, maps[case.strategy], unrecovered,
-                                                                    bits, scales, orders[case.strategy]),
-                                           design=case.design, budget=case.budget, vdd=vdd, seed=settings.seed, case_key=key,
-                                           max_loss=threshold, min_repeats=settings.min_repeats,
-                                           max_repeats=settings.max_repeats, target_half_width=settings.target_half_width,
-                                           cache_dir=cache_dir, stop_loss=max(settings.max_losses))
-            seconds = time.monotonic() - started
-            if seconds > 1.0:  # evaluated now, not read from the cache: say what the time went to
-                echo(f"    {case.design}/{case.budget} at {vdd:.2f} V: loss {stats.loss:+.2%} "
-                     f"[{stats.loss_ci_low:+.2%}, {stats.loss_ci_high:+.2%}] on {stats.images} images x {stats.repeats} "
-                     f"passes, {stats.failures_per_pass:.3g} failures per pass, {seconds:.0f} s")
-            points[(case.design, case.budget, vdd)] = {
-                "design": case.design, "kind": case.kind, "strategy": case.strategy, "budget": case.budget,
-                "vdd": vdd, "mean_mac_p_error": float(mac_p.mean()), "max_mac_p_error": float(mac_p.max()),
-                "unrecovered_fraction": unrecovered, "accuracy_mean": stats.accuracy,  # whole set: clean - paired loss
-                "clean_accuracy": run.clean_accuracy, "loss": stats.loss, "loss_ci_low": stats.loss_ci_low,
-                "loss_ci_high": stats.loss_ci_high, "loss_upper_bound": stats.loss_upper_bound,
-                "repeats": stats.repeats, "images": stats.images, "failures_per_pass": stats.failures_per_pass,
-                "point_key": point}
-            return stats, point
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=torch.set_num_threads,
+                                 initargs=(1,)) as pool:
+            results = list(pool.map(_case_vmins, cases, [context] * len(cases)))
+    else:
+        results = [_case_vmins(case, context) for case in cases]
+    points = [point for case_points, _ in results for point in case_points]
+    frame = pd.DataFrame(points).sort_values(["design", "budget", "vdd"], ascending=[True, True, False])
+    return frame.reset_index(drop=True), pd.DataFrame([row for _, row in results])
 
-        row = {"design": case.design, "budget": case.budget, "clean_accuracy": run.clean_accuracy}
-        for threshold in settings.max_losses:
-            vmin, _ = search_vmin(settings.vdds, evaluate)
-            at = points.get((case.design, case.budget, vmin)) if np.isfinite(vmin) else None
-            suffix = "" if threshold == settings.max_losses[0] else f"_loss{threshold:g}"
-            row.update({f"vmin_v{suffix}": vmin, f"max_loss{suffix}": threshold,
-                        f"accuracy_at_vmin{suffix}": at["accuracy_mean"] if at else np.nan,
-                        f"loss_upper_bound_at_vmin{suffix}": at["loss_upper_bound"] if at else np.nan})
-        vmins.append(row)
-        echo(f"  {case.design}/{case.budget}: Vmin {row['vmin_v']:g} V")
-    frame = pd.DataFrame(list(points.values())).sort_values(["design", "budget", "vdd"], ascending=[True, True, False])
-    return frame.reset_index(drop=True), pd.DataFrame(vmins)
+
+@dataclass(frozen=True)
+class _SearchContext:
+    """What one case's Vmin search reads (sent to a worker process whole)."""
+    run: object                          # eda.nn.vmin.Workload
+    scales: dict[str, float]
+    orders: dict[str, dict]
+    maps: dict[str, StrategyMap]
+    error_tables: dict[str, pd.DataFrame]
+    bit_tables: dict[str, pd.DataFrame | None]
+    razor_bits: int
+    settings: AccuracySettings
+    cache_dir: Path | None
+    network_id: str
+    data_id: str
+
+
+def _case_vmins(case: DesignCase, context: _SearchContext) -> tuple[list[dict], dict]:
+    """One case's evaluated points (in evaluation order) and its vmin.csv row."""
+    from eda.nn.vmin import case_key, search_vmin
+
+    run, settings, table = context.run, context.settings, context.error_tables[case.kind]
+    network = run.network
+    points: dict[float, dict] = {}
+
+    def evaluate(vdd, threshold):
+        p_by_size = table[np.isclose(table["vdd"], vdd, atol=1e-6)].sort_values("size_index")["p_error"].to_numpy()
+        mac_p = p_by_size[case.size_map]
+        unrecovered, bits = failure_split(context.bit_tables.get(case.kind), case.kind, vdd, context.razor_bits)
+        key = case_key({"design": case.design, "kind": case.kind, "strategy": case.strategy, "budget": case.budget,
+                        "unrecovered": unrecovered, "network": context.network_id, "data": context.data_id},
+                       [mac_p, bits, context.maps[case.strategy].permutation.row_source])
+        started = time.monotonic()
+        stats, point = _evaluate_point(run, lambda: fault_model(network, case.kind, mac_p, context.maps[case.strategy],
+                                                                unrecovered, bits, context.scales,
+                                                                context.orders[case.strategy]),
+                                       design=case.design, budget=case.budget, vdd=vdd, seed=settings.seed, case_key=key,
+                                       max_loss=threshold, min_repeats=settings.min_repeats,
+                                       max_repeats=settings.max_repeats, target_half_width=settings.target_half_width,
+                                       cache_dir=context.cache_dir, stop_loss=max(settings.max_losses))
+        seconds = time.monotonic() - started
+        if seconds > 1.0:  # evaluated now, not read from the cache: say what the time went to
+            echo(f"    {case.design}/{case.budget} at {vdd:.2f} V: loss {stats.loss:+.2%} "
+                 f"[{stats.loss_ci_low:+.2%}, {stats.loss_ci_high:+.2%}] on {stats.images} images x {stats.repeats} "
+                 f"passes, {stats.failures_per_pass:.3g} failures per pass, {seconds:.0f} s")
+        points[vdd] = {
+            "design": case.design, "kind": case.kind, "strategy": case.strategy, "budget": case.budget,
+            "vdd": vdd, "mean_mac_p_error": float(mac_p.mean()), "max_mac_p_error": float(mac_p.max()),
+            "unrecovered_fraction": unrecovered, "accuracy_mean": stats.accuracy,  # whole set: clean - paired loss
+            "clean_accuracy": run.clean_accuracy, "loss": stats.loss, "loss_ci_low": stats.loss_ci_low,
+            "loss_ci_high": stats.loss_ci_high, "loss_upper_bound": stats.loss_upper_bound,
+            "repeats": stats.repeats, "images": stats.images, "failures_per_pass": stats.failures_per_pass,
+            "point_key": point}
+        return stats, point
+
+    row = {"design": case.design, "budget": case.budget, "clean_accuracy": run.clean_accuracy}
+    for threshold in settings.max_losses:
+        vmin, _ = search_vmin(settings.vdds, lambda vdd, threshold=threshold: evaluate(vdd, threshold))
+        at = points.get(vmin) if np.isfinite(vmin) else None
+        suffix = "" if threshold == settings.max_losses[0] else f"_loss{threshold:g}"
+        row.update({f"vmin_v{suffix}": vmin, f"max_loss{suffix}": threshold,
+                    f"accuracy_at_vmin{suffix}": at["accuracy_mean"] if at else np.nan,
+                    f"loss_upper_bound_at_vmin{suffix}": at["loss_upper_bound"] if at else np.nan})
+    echo(f"  {case.design}/{case.budget}: Vmin {row['vmin_v']:g} V")
+    return list(points.values()), row
 
 
 COLLAPSED_SUFFIX = ".collapsed.json"
