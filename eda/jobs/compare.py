@@ -7,7 +7,6 @@ read as their commands wrote them. The arithmetic is in eda/method/compare.py, t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from eda.method import compare as method
 from eda.method.table2 import DesignSpec, minimum_voltages, table2
 from eda.outputs.compare import write_compare
 from eda.outputs.report import SPECS_FILE
-from eda.parsers.tables import read_table
+from eda.parsers.tables import read_json_object, read_table
 
 # Every file the comparison reads, relative to the run folder (the manifest hashes each).
 REQUIRED = (
@@ -37,16 +36,6 @@ class CompareResult:
     table2: pd.DataFrame
     sources: dict[str, Path]
     settings: dict
-
-
-def _json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise EdaError(f"{path} is not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise EdaError(f"{path} is not a JSON object")
-    return data
 
 
 def _key(data: dict, key: str, path: Path):
@@ -120,7 +109,7 @@ def build(report_dir: Path, max_loss: float, step: float = 0.01) -> CompareResul
                                                          "energy_per_inference_uj_array", "replay_per_mac",
                                                          "saving_vs_tpu_nominal_mac"))
     sel_manifest_path = report_dir / "selective" / "manifest.json"
-    sel_manifest = _json(sel_manifest_path)
+    sel_manifest = read_json_object(sel_manifest_path)
     protected = str(_key(sel_manifest, "protected_text", sel_manifest_path))
     macs_chars = _key(sel_manifest, "mac_characterization", sel_manifest_path)
     chosen = [m for m in macs_chars if str(m.get("mac", "")).startswith("selective") and m.get("protected_bits") == protected]
@@ -130,11 +119,11 @@ def build(report_dir: Path, max_loss: float, step: float = 0.01) -> CompareResul
                                      float(_key(sel_manifest, "clean_accuracy", sel_manifest_path)), max_loss, tpu_energy, nominal))
 
     bw_manifest_path = report_dir / "bitwidth" / "manifest.json"
-    bw_manifest = _json(bw_manifest_path)
+    bw_manifest = read_json_object(bw_manifest_path)
     macs_per_layer = {str(k): int(v) for k, v in _key(bw_manifest, "macs_per_layer", bw_manifest_path).items()}
 
     ax_manifest_path = report_dir / "approx" / "manifest.json"
-    ax_manifest = _json(ax_manifest_path)
+    ax_manifest = read_json_object(ax_manifest_path)
     approx = read_table(report_dir / "approx" / "approx.csv", "approx table",
                         ("level", "area_um2", "delay_ns", "power_w", "target_ps", "test_accuracy"))
     assignment = read_table(report_dir / "approx" / "approx_assignment.csv", "approx assignment",

@@ -8,7 +8,6 @@ eda/method/cross_pdk.py, the writing in eda/outputs/cross_pdk.py.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from eda.core.errors import EdaError
 from eda.core.platforms import platform_config
 from eda.method import cross_pdk as method
 from eda.outputs.cross_pdk import write_cross_pdk
-from eda.parsers.tables import read_table
+from eda.parsers.tables import read_json_object, read_table
 
 KINDS = ("tpu", "thundervolt", "proposed")
 
@@ -36,16 +35,7 @@ class PlatformRun:
     method_ran: bool = False            # Table II (the method half: sizing, accuracy)
 
 
-def _json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise EdaError(f"{path} does not exist: not a finished `eda run` folder") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise EdaError(f"{path} is not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise EdaError(f"{path} is not a JSON object")
-    return data
+NOT_A_RUN = "not a finished `eda run` folder"
 
 
 def voltage_model(config: dict, config_path: Path) -> str:
@@ -55,7 +45,7 @@ def voltage_model(config: dict, config_path: Path) -> str:
         return "none (no fo4_table in the platform config: the method half cannot scale the supply)"
     manifest = config_path.parent / (Path(table).stem + "_manifest.json")
     if manifest.is_file():
-        data = _json(manifest)
+        data = read_json_object(manifest, NOT_A_RUN)
         source, law = data.get("source"), data.get("law")
         if source:
             return f"{source}{'; ' + law if law else ''}"
@@ -69,7 +59,7 @@ def voltage_model(config: dict, config_path: Path) -> str:
 def read_run(run_dir: Path) -> tuple[PlatformRun, dict[str, pd.DataFrame]]:
     run_dir = Path(run_dir)
     manifest_path = run_dir / "manifest.json"
-    manifest = _json(manifest_path)
+    manifest = read_json_object(manifest_path, NOT_A_RUN)
     try:
         platform = str(manifest["platform"]["name"])
     except (KeyError, TypeError):
@@ -91,7 +81,7 @@ def read_run(run_dir: Path) -> tuple[PlatformRun, dict[str, pd.DataFrame]]:
             run.sources[f"errors/{kind}/error_probability.csv"] = path
     method_manifest = run_dir / "method_manifest.json"
     if method_manifest.is_file() and (run_dir / "table2.csv").is_file():
-        settings = _json(method_manifest).get("settings", {})
+        settings = read_json_object(method_manifest, NOT_A_RUN).get("settings", {})
         run.settings = {key: settings.get(key, "") for key in ("test_images", "repeats", "max_loss", "sizing_vdd",
                                                                "table_budget")}
         run.sources["method_manifest.json"] = method_manifest

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 import numpy as np
 from eda.core.errors import EdaError
@@ -149,3 +151,18 @@ def _check_sensitivity_values(path: Path, data: np.ndarray) -> None:
         row, col = (int(i) for i in np.argwhere(bad)[0])
         raise EdaError(f"sensitivity map {path}: row {row}, column {col} is {data[row, col]!r}; "
                        f"expected a finite number >= 0 ({int(bad.sum())} such value(s))")
+
+
+def read_json_object(path: Path, missing_hint: str = "") -> dict:
+    """A JSON file holding one object; EdaError naming the file when it is missing (with the hint),
+    not JSON, or not an object."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise EdaError(f"{path} does not exist" + (f": {missing_hint}" if missing_hint else "")) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EdaError(f"{path} is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise EdaError(f"{path} is not a JSON object")
+    return data
